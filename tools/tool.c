@@ -1,0 +1,178 @@
+/* tool.c - shared main-program support for the nash-* tools. */
+#include "tool.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *tool_name = "nash";
+int tool_quiet;
+int tool_progress;
+
+void tool_init(const char *name, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	tool_name = name;
+	signal(SIGPIPE, SIG_DFL);
+	tool_progress = isatty(2);
+}
+
+static void vmsg(const char *pre, const char *fmt, va_list ap)
+{
+	char buf[2048];
+	int n = snprintf(buf, sizeof buf, "%s: %s", tool_name, pre);
+	vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+	/* one line: fold embedded newlines */
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	fprintf(stderr, "%s\n", buf);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help' for more information.\n", tool_name);
+	exit(2);
+}
+
+void warn(const char *fmt, ...)
+{
+	if (tool_quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void note(const char *fmt, ...)
+{
+	if (tool_quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+}
+
+void tool_version(void)
+{
+	printf("%s (nash) %s\n", tool_name, NASH_VERSION);
+	exit(0);
+}
+
+void tool_help(const char *text)
+{
+	fputs(text, stdout);
+	exit(0);
+}
+
+void tool_stdout_binary(void)
+{
+	if (isatty(1))
+		die_usage("refusing to write a binary stream to a terminal; redirect stdout or pipe it (e.g. into nash-dump)");
+}
+
+long tool_int(const char *opt, const char *s, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end)
+		die_usage("--%s: '%s' is not an integer", opt, s);
+	if (v < lo || v > hi)
+		die_usage("--%s: %ld is out of range [%ld, %ld]", opt, v, lo, hi);
+	return v;
+}
+
+double tool_float(const char *opt, const char *s, double lo, double hi)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v))
+		die_usage("--%s: '%s' is not a number", opt, s);
+	if (v < lo || v > hi)
+		die_usage("--%s: %g is out of range [%g, %g]", opt, v, lo, hi);
+	return v;
+}
+
+int tool_std_option(int c, const char *help)
+{
+	switch (c) {
+	case 'h': tool_help(help);
+	case OPT_VERSION: tool_version();
+	case OPT_QUIET: tool_quiet = 1; tool_progress = 0; return 1;
+	case OPT_PROGRESS: tool_progress = 1; return 1;
+	case '?': die_usage("unknown or incomplete option");
+	default: return 0;
+	}
+}
+
+void tool_write_graph(const nash_graph *g)
+{
+	nash_err e = {{0}};
+	if (nash_write_graph(1, g, &e) < 0)
+		die("stdout: %s", e.msg);
+}
+
+long tool_each_graph(char **files, int nfiles, tool_graph_fn fn, void *ctx, int out)
+{
+	static char *dash[] = {"-"};
+	long records = 0, graphs = 0;
+	if (nfiles == 0) {
+		files = dash;
+		nfiles = 1;
+	}
+	if (out)
+		tool_stdout_binary();
+	for (int f = 0; f < nfiles; f++) {
+		nash_err e = {{0}};
+		nash_reader *r = nash_reader_open(files[f], &e);
+		if (!r)
+			die("%s", e.msg);
+		nash_record *rec;
+		int rc;
+		while ((rc = nash_read(r, &rec, &e)) > 0) {
+			records++;
+			if (rec->kind == NASH_REC_GRAPH) {
+				graphs++;
+				if (nash_graph_validate(rec->graph, &e) < 0)
+					die("%s", e.msg);
+				int keep = fn(rec->graph, ctx, &e);
+				if (keep < 0)
+					die("%s", e.msg);
+				if (out && keep == 0)
+					tool_write_graph(rec->graph);
+			} else if (out) {
+				if (nash_write_record(1, rec, &e) < 0)
+					die("stdout: %s", e.msg);
+			}
+			nash_record_free(rec);
+		}
+		if (rc < 0)
+			die("%s", e.msg);
+		nash_reader_free(r);
+	}
+	if (records == 0)
+		die("empty input: no records on %s", nfiles == 1 && strcmp(files[0], "-") ? files[0] : "stdin");
+	return graphs;
+}
