@@ -1,7 +1,9 @@
 /* fuzz_record.c - libFuzzer target over the record reader (framing through
  * a file descriptor), decoding, graph validation, counting and the
  * encode/decode round trip. Build and run with `make fuzz`. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "core/nash.h"
 
 #include <stdlib.h>
