@@ -1,3 +1,0 @@
-build-asan/obj/tools/tool.o: tools/tool.c tools/tool.h lib/core/nash.h
-tools/tool.h:
-lib/core/nash.h:
