@@ -247,7 +247,7 @@ static void thresholds(nash_hw_layer *l, int64_t tmem, int64_t steps, int bits, 
 		int konst = l->tconst || tmem == 1;
 		*lut += pe * (double)steps * (konst ? cal.cmpk_lut : cal.cmp_lut) * bits;
 		if (!konst) {
-			nash_hw_mem_map(tmem, bits, NASH_RAM_AUTO, &m);
+			nash_hw_mem_map(tmem, bits, l->tram, &m);
 			int64_t k = l->pe * steps;
 			m.lut *= k, m.ff *= k, m.bram18 *= k, m.uram *= k;
 			add_mem(l, &m, lut, ff);
@@ -258,7 +258,7 @@ static void thresholds(nash_hw_layer *l, int64_t tmem, int64_t steps, int bits, 
 	*lut += pe * stages * (cal.cmp_lut * bits + stages);
 	*ff += pe * stages * (bits + stages);
 	for (int s = 0; s < stages; s++) {
-		nash_hw_mem_map(tmem << s, l->pe * bits, NASH_RAM_AUTO, &m);
+		nash_hw_mem_map(tmem << s, l->pe * bits, l->tram, &m);
 		add_mem(l, &m, lut, ff);
 	}
 }

@@ -142,6 +142,10 @@ static void layer_from_node(const nash_graph *g, const nash_node *n, nash_hw_lay
 	const char *rs = nash_attr_str(n, "ram_style", NULL);
 	if (rs && nash_ram_style_parse(rs, &l->ram) == 0 && l->ram != NASH_RAM_AUTO)
 		l->ram_pinned = 1;
+	l->tram = NASH_RAM_AUTO;
+	rs = nash_attr_str(n, "ram_style_thresholds", NULL);
+	if (rs && nash_ram_style_parse(rs, &l->tram) == 0 && l->tram != NASH_RAM_AUTO)
+		l->ram_pinned = 1;
 	switch (l->kind) {
 	case NASH_HW_MVAU: {
 		const nash_tensor *w = shape_of(g, n->nin > 1 ? n->in[1] : NULL);

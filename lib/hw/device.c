@@ -189,7 +189,7 @@ const nash_hw_device *nash_hw_device_find(const char *name, nash_err *e)
 		if (strcasecmp(name, d->part) == 0 || board_match(d->boards, name))
 			return d;
 		/* a full part name: xc7z020clg400-1 is an xc7z020 */
-		if (strncasecmp(name, d->part, len) == 0 && isalpha((unsigned char)name[len]) && len > bestlen) {
+		if (strncasecmp(name, d->part, len) == 0 && name[len] && !isdigit((unsigned char)name[len]) && len > bestlen) {
 			best = d;
 			bestlen = len;
 		}

@@ -73,7 +73,7 @@ static void reset_memories(nash_hw_design *d)
 {
 	for (int i = 0; i < d->nreal; i++)
 		if (!d->l[i].ram_pinned)
-			d->l[i].ram = NASH_RAM_AUTO;
+			d->l[i].ram = d->l[i].tram = NASH_RAM_AUTO;
 }
 
 int64_t nash_hw_fold_cycles(nash_hw_design *d, int64_t target)
@@ -173,36 +173,51 @@ static int over(const nash_hw_design *d, const nash_hw_limits *lim)
 	return -1;
 }
 
-/* When BRAM is over its limit and URAM is available, move the weight
- * memories that use the most BRAM to URAM while that helps. */
+/* When BRAM is over its limit and URAM is available, move the memories of
+ * whole layers (MVAU weights and thresholds, Thresholding tables) to URAM,
+ * those that free the most BRAM per URAM first, while the URAM limit
+ * allows and URAM holds at least as much as the BRAM it frees. */
 static void use_uram(nash_hw_design *d, const nash_hw_limits *lim)
 {
 	if (d->dev->uram <= 0 || lim->cap[NASH_RES_URAM] == 0)
 		return;
-	for (int guard = 0; guard < d->nreal && over(d, lim) == NASH_RES_BRAM; guard++) {
+	int64_t ucap = lim->cap[NASH_RES_URAM] >= 0 ? lim->cap[NASH_RES_URAM] : INT64_MAX;
+	char *tried = nash_alloc((size_t)d->nreal);
+	while (over(d, lim) == NASH_RES_BRAM) {
 		int best = -1;
-		int64_t most = 0;
+		double gain = 0;
+		int64_t need = 0;
 		for (int i = 0; i < d->nreal; i++) {
 			const nash_hw_layer *l = &d->l[i];
-			if (l->kind == NASH_HW_MVAU && !l->ram_pinned && l->ram != NASH_RAM_ULTRA && l->mem == NASH_MEM_BRAM &&
-			    l->r.bram18 > most) {
-				most = l->r.bram18;
+			if ((l->kind != NASH_HW_MVAU && l->kind != NASH_HW_THRESH) || l->ram_pinned || tried[i] ||
+			    l->r.bram18 == 0)
+				continue;
+			nash_hw_layer u = *l;
+			if (u.kind == NASH_HW_MVAU)
+				u.ram = NASH_RAM_ULTRA;
+			u.tram = NASH_RAM_ULTRA;
+			nash_hw_cost(&u, d->dev);
+			int64_t saved = l->r.bram18 - u.r.bram18, extra = u.r.uram - l->r.uram;
+			if (saved <= 0)
+				continue;
+			double gn = extra > 0 ? (double)saved / (double)extra : 1e9;
+			if (gn > gain) {
+				gain = gn;
 				best = i;
+				need = extra;
 			}
 		}
 		if (best < 0)
-			return;
-		d->l[best].ram = NASH_RAM_ULTRA;
+			break;
+		tried[best] = 1;
+		if (d->total.uram + need > ucap || gain < 1)
+			continue;   /* no room, or URAM would hold less than the BRAM it frees */
+		if (d->l[best].kind == NASH_HW_MVAU)
+			d->l[best].ram = NASH_RAM_ULTRA;
+		d->l[best].tram = NASH_RAM_ULTRA;
 		nash_hw_evaluate(d);
-		int64_t u[5];
-		used_of(d, u);
-		if (lim->cap[NASH_RES_URAM] >= 0 && u[NASH_RES_URAM] > lim->cap[NASH_RES_URAM]) {
-			d->l[best].ram = NASH_RAM_AUTO;
-			d->l[best].ram_pinned = 0;
-			nash_hw_evaluate(d);
-			return;
-		}
 	}
+	free(tried);
 }
 
 static int fold_fits(nash_hw_design *d, const nash_hw_limits *lim, int64_t target)
@@ -219,14 +234,26 @@ int nash_hw_fold_fit(nash_hw_design *d, const nash_hw_limits *lim, nash_err *e)
 	int limiting;
 	int64_t lo = nash_hw_min_cycles(d, &limiting);
 	/* the smallest folding: every unpinned layer at PE = SIMD = 1 */
-	if (!fold_fits(d, lim, INT64_MAX)) {
+	int64_t hi = INT64_MAX;
+	if (!fold_fits(d, lim, hi)) {
 		int k = over(d, lim);
 		int64_t u[5];
 		used_of(d, u);
-		return nash_fail(e, "graph %s: the smallest folding (every layer at PE = SIMD = 1) needs %lld %s, more than the %s of %lld",
-		                 d->g->name, (long long)u[k], nash_hw_res_names[k], lim->src[k], (long long)lim->cap[k]);
+		/* narrow weight memories waste URAM: with URAM in play a more
+		 * parallel folding may fit where the smallest does not */
+		int found = 0;
+		if (k == NASH_RES_BRAM && d->dev->uram > 0)
+			for (int64_t t = d->max_cycles / 2; t >= lo && t > 0 && !found; t /= 2)
+				if (fold_fits(d, lim, t)) {
+					hi = t;
+					found = 1;
+				}
+		if (!found)
+			return nash_fail(e, "graph %s: the smallest folding (every layer at PE = SIMD = 1) needs %lld %s, more than the %s of %lld",
+			                 d->g->name, (long long)u[k], nash_hw_res_names[k], lim->src[k], (long long)lim->cap[k]);
 	}
-	int64_t hi = d->max_cycles;
+	if (hi == INT64_MAX)
+		hi = d->max_cycles;
 	if (lo > hi)
 		lo = hi;
 	while (lo < hi) {

@@ -102,6 +102,7 @@ typedef struct nash_hw_layer {
 	int64_t pe, simd;
 	int pinned;               /* set by a folding file or --folding: search keeps it */
 	nash_ram_style ram;       /* weight (or buffer) memory style */
+	nash_ram_style tram;      /* threshold memory style (ram_style_thresholds) */
 	int ram_pinned;
 	int dsp;                  /* MVAU: products on DSP slices (resType dsp) */
 	int dsp_pinned;

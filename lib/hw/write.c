@@ -51,6 +51,8 @@ static void set_folding_attrs(nash_node *n, const nash_hw_layer *l)
 		nash_attr_set_str(n, "resType", l->dsp ? "dsp" : "lut");
 	} else if (l->ram != NASH_RAM_AUTO)
 		nash_attr_set_str(n, "ram_style", nash_ram_style_name(l->ram));
+	if (l->tram != NASH_RAM_AUTO || nash_attr_has(n, "ram_style_thresholds"))
+		nash_attr_set_str(n, "ram_style_thresholds", nash_ram_style_name(l->tram));
 }
 
 static char *unique_node_name(const nash_graph *g, const char *base)
