@@ -45,6 +45,7 @@ static nash_hw_fold_entry *push(nash_hw_folding *f)
 	f->e = nash_realloc(f->e, (size_t)(f->n + 1) * sizeof *f->e);
 	nash_hw_fold_entry *x = &f->e[f->n++];
 	memset(x, 0, sizeof *x);
+	x->decoupled = -1;
 	return x;
 }
 
@@ -365,6 +366,12 @@ static int json_fold(jp *p, nash_val *x, nash_hw_fold_entry *fe, const char *key
 			                 p->path, line, key);
 		snprintf(fe->ram_style, sizeof fe->ram_style, "%s", nash_ram_style_name(rs));
 	}
+	if ((v = nash_val_get(x, "mem_mode"))) {
+		const char *s = nash_val_as_str(v);
+		if (!s)
+			return nash_fail(p->e, "folding file %s line %d: %s: mem_mode must be a string", p->path, line, key);
+		fe->decoupled = strstr(s, "decoupled") != NULL;
+	}
 	if ((v = nash_val_get(x, "resType"))) {
 		const char *s = nash_val_as_str(v);
 		if (!s || (strcmp(s, "lut") && strcmp(s, "dsp") && strcmp(s, "auto")))
@@ -473,6 +480,8 @@ int nash_hw_folding_apply(nash_hw_design *d, const nash_hw_folding *f, nash_err 
 			nash_ram_style_parse(x->ram_style, &l->ram);
 			l->ram_pinned = 1;
 		}
+		if (x->decoupled >= 0 && l->kind == NASH_HW_MVAU)
+			l->decoupled = x->decoupled;
 		if (x->res_type[0]) {
 			if (l->kind != NASH_HW_MVAU)
 				return nash_fail(e, "folding file %s line %d: layer %s (%s) has no resType (only MVAU has)", f->path,

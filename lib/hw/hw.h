@@ -200,6 +200,7 @@ typedef struct nash_hw_fold_entry {
 	int64_t pe, simd;         /* 0: not given */
 	char ram_style[16];       /* "" if not given */
 	char res_type[8];         /* "", "lut", "dsp", "auto" */
+	int decoupled;            /* mem_mode: -1 not given, 0 const, 1 decoupled */
 	int line;                 /* line in the file (for messages) */
 } nash_hw_fold_entry;
 
@@ -212,8 +213,8 @@ typedef struct nash_hw_folding {
 /* Read a folding file: TSV (name, PE, SIMD [, ram_style [, resType]] per
  * line; '-' for "not given"; '#' comments; an optional header line starting
  * with "name") or JSON (FINN's folding_config format: an object of layer
- * name -> {"PE": n, "SIMD": n, "ram_style": s, "resType": s}; a "Defaults"
- * entry is ignored). Errors name the file and line. */
+ * name -> {"PE": n, "SIMD": n, "ram_style": s, "resType": s, "mem_mode": s};
+ * a "Defaults" entry and other keys are ignored). Errors name the file and line. */
 int nash_hw_folding_read(const char *path, nash_hw_folding *f, nash_err *e);
 void nash_hw_folding_free(nash_hw_folding *f);
 /* Apply and pin the entries; unknown layer names, illegal foldings and

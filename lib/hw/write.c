@@ -150,6 +150,8 @@ static void set_folding_attrs(nash_node *n, const nash_hw_layer *l)
 	if (l->kind == NASH_HW_MVAU) {
 		nash_attr_set_str(n, "ram_style", nash_ram_style_name(l->ram));
 		nash_attr_set_str(n, "resType", l->dsp ? "dsp" : "lut");
+		if (l->decoupled || nash_attr_has(n, "mem_mode"))
+			nash_attr_set_str(n, "mem_mode", l->decoupled ? "decoupled" : "const");
 	} else if (l->ram != NASH_RAM_AUTO)
 		nash_attr_set_str(n, "ram_style", nash_ram_style_name(l->ram));
 	if (l->tram != NASH_RAM_AUTO || nash_attr_has(n, "ram_style_thresholds"))

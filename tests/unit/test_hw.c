@@ -325,7 +325,9 @@ static void test_files(void)
 	p = write_tmp("{\n  \"Defaults\": {},\n  \"conv0\": {\"PE\": 16, \"SIMD\": 3, \"ram_style\": \"auto\", \"mem_mode\": \"decoupled\"},\n"
 	              "  \"fc2\": {\"PE\": 5, \"SIMD\": 1, \"resType\": \"lut\"}\n}\n");
 	CHECK(nash_hw_folding_read(p, &f, &e) == 0 && f.n == 2 && f.e[1].line == 4, "JSON folding config (%s)", e.msg);
-	CHECK(nash_hw_folding_apply(&d, &f, &e) == 0 && L(&d, "conv0")->pe == 16 && L(&d, "conv0")->simd == 3, "applied");
+	CHECK(nash_hw_folding_apply(&d, &f, &e) == 0 && L(&d, "conv0")->pe == 16 && L(&d, "conv0")->simd == 3 &&
+	      L(&d, "conv0")->decoupled && !L(&d, "fc2")->decoupled && !L(&d, "fc2")->dsp && L(&d, "fc2")->dsp_pinned,
+	      "applied, with mem_mode and resType");
 	nash_hw_folding_free(&f);
 	unlink(p);
 	free(p);
