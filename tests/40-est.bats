@@ -54,6 +54,16 @@ meta() { # FILE PATH -> the value of meta PATH of the first graph
 	[ -z "$output" ]
 }
 
+@test "the device table comes from NASH_SHARE; a broken one is reported with its line" {
+	mkdir -p share && printf 'xc7z020\tpynq-z1\tzynq7\t53200\n' >share/devices.tsv
+	NASH_SHARE=$PWD/share run --separate-stderr nash-est --part pynq-z1 cnv.nash
+	assert_error_line nash-est 1
+	[[ "$stderr" == *"devices.tsv line 1: expected 8 tab-separated fields"* ]]
+	printf 'xcmine\tmyboard\tzynq7\t1000\t2000\t10\t0\t10\n' >share/devices.tsv
+	NASH_SHARE=$PWD/share nash-est --part myboard tfc.nash >mine.nash
+	[ "$(meta mine.nash est.part)" = '"xcmine"' ]
+}
+
 @test "--fps folds every layer for the target (FINN-like search)" {
 	nash-est --part pynq-z1 --clock 100 --fps 3000 cnv.nash >f.nash
 	fps=$(meta f.nash est.fps)

@@ -26,6 +26,7 @@ static const char builtin_tsv[] =
 #define MAXDEV 64
 static nash_hw_device table[MAXDEV];
 static int ndev = -1;
+static char load_error[1024];   /* a malformed installed table */
 
 const char *nash_hw_devices_builtin(void)
 {
@@ -145,6 +146,7 @@ static void ensure(void)
 		fclose(f);
 		if (nash_hw_devices_load(path, &e) == 0)
 			return;
+		snprintf(load_error, sizeof load_error, "%s", e.msg);
 	}
 	ndev = parse(builtin_tsv, "built-in device table", table, &e);
 	if (ndev < 0)
@@ -181,6 +183,10 @@ static int board_match(const char *boards, const char *name)
 const nash_hw_device *nash_hw_device_find(const char *name, nash_err *e)
 {
 	ensure();
+	if (load_error[0]) {
+		nash_fail(e, "device table %s", load_error);
+		return NULL;
+	}
 	const nash_hw_device *best = NULL;
 	size_t bestlen = 0;
 	for (int i = 0; i < ndev; i++) {

@@ -26,7 +26,8 @@ typedef struct nash_hw_device {
 } nash_hw_device;
 
 /* The device table: $NASH_SHARE/devices.tsv when that file exists (see
- * nash_share_dir), else the built-in copy of share/nash/devices.tsv. */
+ * nash_share_dir; a malformed one makes nash_hw_device_find fail with the
+ * file's line), else the built-in copy of share/nash/devices.tsv. */
 int nash_hw_ndevices(void);
 const nash_hw_device *nash_hw_device_at(int i);
 /* Find a device by part (case-insensitive; a full part name such as
