@@ -151,8 +151,13 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 				target = best;
 			}
 		}
-		if (rc == 0)
+		if (rc == 0) {
 			nash_hw_fold_cycles(&d, target);
+			/* BRAM beyond the part: let URAM take what it can */
+			nash_hw_limits lim;
+			nash_hw_limits_cap(&lim, opt.dev, 100);
+			nash_hw_use_uram(&d, &lim);
+		}
 		nash_val_set(extra, "mode", nash_val_str("fps"));
 		nash_val_set(extra, "target_fps", nash_val_f64(opt.fps));
 	} else if (rc == 0 && opt.mode == MODE_FIT) {

@@ -177,7 +177,7 @@ static int over(const nash_hw_design *d, const nash_hw_limits *lim)
  * whole layers (MVAU weights and thresholds, Thresholding tables) to URAM,
  * those that free the most BRAM per URAM first, while the URAM limit
  * allows and URAM holds at least as much as the BRAM it frees. */
-static void use_uram(nash_hw_design *d, const nash_hw_limits *lim)
+void nash_hw_use_uram(nash_hw_design *d, const nash_hw_limits *lim)
 {
 	if (d->dev->uram <= 0 || lim->cap[NASH_RES_URAM] == 0)
 		return;
@@ -225,7 +225,7 @@ static int fold_fits(nash_hw_design *d, const nash_hw_limits *lim, int64_t targe
 	reset_memories(d);
 	nash_hw_fold_cycles(d, target);
 	if (over(d, lim) == NASH_RES_BRAM)
-		use_uram(d, lim);
+		nash_hw_use_uram(d, lim);
 	return over(d, lim) < 0;
 }
 

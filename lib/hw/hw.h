@@ -185,6 +185,11 @@ int64_t nash_hw_min_cycles(const nash_hw_design *d, int *limiting);
  * URAM when BRAM is the binding limit. -1 with the binding resource in e
  * when even the smallest folding does not fit. */
 int nash_hw_fold_fit(nash_hw_design *d, const nash_hw_limits *lim, nash_err *e);
+/* When BRAM is over its limit and the part has URAM, move whole layers'
+ * memories (unpinned MVAU weights and thresholds, Thresholding tables) to
+ * URAM, those freeing the most BRAM per URAM first, while URAM lasts.
+ * Re-evaluates the design. */
+void nash_hw_use_uram(nash_hw_design *d, const nash_hw_limits *lim);
 /* Limits from a utilisation cap in percent of the device. */
 void nash_hw_limits_cap(nash_hw_limits *lim, const nash_hw_device *dev, double pct);
 /* Parse "lut=20000,bram=100,dsp=50" (bram counts BRAM18; also ff, uram,
