@@ -125,3 +125,25 @@ clean:
 .SECONDARY:
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# Fuzzing the record reader and graph validation with libFuzzer (clang).
+# FUZZ_SECONDS=600 make fuzz; crashes land in tests/fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+FUZZ_B := build-fuzz
+fuzz: $(DEPS_OK)
+	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
+	@mkdir -p $(FUZZ_B) tests/fuzz/crashes $(FUZZ_B)/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE -std=c11 \
+		-o $(FUZZ_B)/fuzz_record tests/fuzz/fuzz_record.c lib/core/*.c -lmsgpackc -lm
+	@cp tests/fuzz/corpus/* $(FUZZ_B)/corpus/ 2>/dev/null || true
+	$(FUZZ_B)/fuzz_record -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-artifact_prefix=tests/fuzz/crashes/ $(FUZZ_B)/corpus
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+check-asan:
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g" \
+		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
+.PHONY: fuzz check-asan

@@ -132,6 +132,8 @@ nash_graph *nash_graph_copy(const nash_graph *s)
 	for (int i = 0; i < s->nnodes; i++) {
 		const nash_node *sn = s->nodes[i];
 		nash_node *n = nash_node_add(g, sn->op, sn->name, NULL, NULL);
+		free(n->in);
+		free(n->out);
 		n->nin = sn->nin;
 		n->nout = sn->nout;
 		n->in = nash_realloc(NULL, (size_t)(sn->nin + 1) * sizeof *n->in);

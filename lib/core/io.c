@@ -322,18 +322,15 @@ static int dec_datatype(dctx *c, const msgpack_object *o, nash_datatype *d)
 static int dec_names(dctx *c, const msgpack_object *o, const char *what,
                      int *n, char ***out)
 {
+	*n = 0;
+	*out = nash_realloc(NULL, sizeof **out);
 	WANT(o, MSGPACK_OBJECT_ARRAY, what);
-	*n = (int)o->via.array.size;
-	*out = nash_realloc(NULL, (size_t)(*n + 1) * sizeof **out);
-	for (int i = 0; i < *n; i++) {
+	*out = nash_realloc(*out, (size_t)(o->via.array.size + 1) * sizeof **out);
+	for (uint32_t i = 0; i < o->via.array.size; i++) {
 		const msgpack_object *s = &o->via.array.ptr[i];
-		if (s->type != MSGPACK_OBJECT_STR) {
-			for (int k = 0; k < i; k++)
-				free((*out)[k]);
-			*n = 0;
+		if (s->type != MSGPACK_OBJECT_STR)
 			return nash_fail(c->e, "%s: %s must list tensor names (strings)", c->where, what);
-		}
-		(*out)[i] = ostr(s);
+		(*out)[(*n)++] = ostr(s);
 	}
 	return 0;
 }
@@ -405,12 +402,16 @@ static int dec_node(dctx *c, nash_graph *g, const msgpack_object *m, uint32_t id
 			for (int i = 0; i < n->nin; i++)
 				free(n->in[i]);
 			free(n->in);
+			n->in = NULL;
+			n->nin = 0;
 			if (dec_names(&nc, &kv->val, "in", &n->nin, &n->in) < 0)
 				return -1;
 		} else if (str_eq(&kv->key, "out")) {
 			for (int i = 0; i < n->nout; i++)
 				free(n->out[i]);
 			free(n->out);
+			n->out = NULL;
+			n->nout = 0;
 			if (dec_names(&nc, &kv->val, "out", &n->nout, &n->out) < 0)
 				return -1;
 		} else if (str_eq(&kv->key, "attr")) {
