@@ -271,7 +271,8 @@ int nash_graph_infer(nash_graph *g, nash_err *e);
 
 /* Shape rules per op. A rule reads the shapes of the node's inputs (ishape
  * [i] is NULL for an absent input "") and writes the shapes of its outputs.
- * Core registers the float-level ops, Quant, Choice and MultiThreshold;
+ * Core registers the float-level ops, Quant, Choice, MultiThreshold and the
+ * hardware operators of nash-ops(7);
  * other modules add theirs (at most one rule per op; later ones replace). */
 typedef struct nash_shape {
 	int ndim;

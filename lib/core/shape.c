@@ -1,5 +1,5 @@
-/* shape.c - shape rules of the float-level ops, Quant, Choice and
- * MultiThreshold. Shapes omit the batch; attributes that name axes count
+/* shape.c - shape rules of the float-level ops, Quant, Choice,
+ * MultiThreshold and the hardware operators of nash-ops(7). Shapes omit the batch; attributes that name axes count
  * it (ONNX numbering: axis 1 is channels). */
 #include "core/nash.h"
 
@@ -415,6 +415,329 @@ static int multithreshold(const nash_graph *g, const nash_node *n, const nash_sh
 	return 0;
 }
 
+/* ------------------------------------------------- hardware operators */
+/* After nash-stream, activations are H x W x C streams (a vector is
+ * 1 x 1 x K). The rules below check the shapes against the attributes of
+ * nash-ops(7) and derive the output shape from them. */
+
+/* An attribute that is one int (square) or a list of two. */
+static int pair_attr(const nash_node *n, const char *key, int64_t def, int64_t *out)
+{
+	int64_t v[4];
+	int c = nash_attr_ints(n, key, v, 4);
+	if (c == 2) {
+		out[0] = v[0];
+		out[1] = v[1];
+	} else if (c == 1) {
+		out[0] = out[1] = v[0];
+	} else if (c < 0 && (!nash_attr_has(n, key) || nash_val_is_num(nash_val_get(n->attr, key)))) {
+		out[0] = out[1] = nash_attr_int(n, key, def);
+	} else
+		return -1;
+	return out[0] >= 0 && out[1] >= 0 ? 0 : -1;
+}
+
+static int pads_attr(const nash_node *n, const char *key, int64_t *p)
+{
+	int64_t v[4];
+	int c = nash_attr_ints(n, key, v, 4);
+	if (c < 0 && !nash_attr_has(n, key)) {
+		p[0] = p[1] = p[2] = p[3] = 0;
+		return 0;
+	}
+	if (c == 4) {
+		memcpy(p, v, sizeof v);
+	} else if (c == 2) { /* [vertical, horizontal] */
+		p[0] = p[2] = v[0];
+		p[1] = p[3] = v[1];
+	} else if (c == 1 || (c < 0 && nash_val_is_num(nash_val_get(n->attr, key)))) {
+		int64_t x = c == 1 ? v[0] : nash_attr_int(n, key, 0);
+		p[0] = p[1] = p[2] = p[3] = x;
+	} else
+		return -1;
+	return p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0 ? 0 : -1;
+}
+
+/* Storage type of a FINN datatype attribute, or def. */
+static nash_dtype dt_attr(const nash_node *n, const char *key, nash_dtype def)
+{
+	nash_datatype d;
+	const char *s = nash_attr_str(n, key, NULL);
+	if (!s || nash_datatype_parse(s, &d) < 0 || !d.kind)
+		return def;
+	return nash_datatype_storage(d);
+}
+
+static int need_hwc(const nash_node *n, const nash_shape *x, nash_err *e)
+{
+	char a[128];
+	if (x->ndim != 3)
+		return nash_fail(e, "node %s (%s): input %s must be HxWxC", n->name, n->op, SH(a, x));
+	return 0;
+}
+
+static int swg(const nash_graph *g, const nash_node *n, const nash_shape *const *ish,
+               nash_shape *o, nash_err *e)
+{
+	(void)g;
+	char a[128];
+	int64_t k[2], ifm[2], ofm[2], s[2], d[2], p[4];
+	if (need(n, ish, 0, e) < 0 || need_hwc(n, ish[0], e) < 0)
+		return -1;
+	const nash_shape *x = ish[0];
+	int64_t c = nash_attr_int(n, "IFMChannels", x->d[2]);
+	if (pair_attr(n, "ConvKernelDim", 0, k) < 0 || k[0] < 1 || k[1] < 1)
+		return nash_fail(e, "node %s (ConvolutionInputGenerator): ConvKernelDim must be one or two positive integers", n->name);
+	if (pair_attr(n, "Stride", 1, s) < 0 || s[0] < 1 || s[1] < 1)
+		return nash_fail(e, "node %s (ConvolutionInputGenerator): Stride must be one or two positive integers", n->name);
+	if (pair_attr(n, "Dilation", 1, d) < 0 || d[0] < 1 || d[1] < 1)
+		return nash_fail(e, "node %s (ConvolutionInputGenerator): Dilation must be one or two positive integers", n->name);
+	if (pads_attr(n, "Padding", p) < 0)
+		return nash_fail(e, "node %s (ConvolutionInputGenerator): Padding must be [top, left, bottom, right]", n->name);
+	if (pair_attr(n, "IFMDim", x->d[0], ifm) < 0)
+		return nash_fail(e, "node %s (ConvolutionInputGenerator): IFMDim must be [H, W]", n->name);
+	if (ifm[0] != x->d[0] || ifm[1] != x->d[1] || c != x->d[2])
+		return nash_fail(e, "node %s (ConvolutionInputGenerator): input %s disagrees with IFMDim %lldx%lld, IFMChannels %lld",
+		                 n->name, SH(a, x), (long long)ifm[0], (long long)ifm[1], (long long)c);
+	int64_t oh = outdim(ifm[0], k[0], s[0], p[0], p[2], d[0], 0);
+	int64_t ow = outdim(ifm[1], k[1], s[1], p[1], p[3], d[1], 0);
+	if (oh < 1 || ow < 1)
+		return nash_fail(e, "node %s (ConvolutionInputGenerator): kernel larger than the padded input %s", n->name, SH(a, x));
+	if (nash_attr_has(n, "OFMDim")) {
+		if (pair_attr(n, "OFMDim", 0, ofm) < 0 || ofm[0] != oh || ofm[1] != ow)
+			return nash_fail(e, "node %s (ConvolutionInputGenerator): OFMDim disagrees with the kernel, stride and padding (%lldx%lld)",
+			                 n->name, (long long)oh, (long long)ow);
+	}
+	o->ndim = 3;
+	o->d[0] = oh;
+	o->d[1] = ow;
+	o->d[2] = k[0] * k[1] * c;
+	o->dtype = dt_attr(n, "outputDataType", x->dtype);
+	return 0;
+}
+
+/* Leading dims of a stream (all but the last) must multiply to numInputVectors. */
+static int check_vectors(const nash_node *n, const nash_shape *x, nash_err *e)
+{
+	int64_t v[8];
+	int c = nash_attr_ints(n, "numInputVectors", v, 8);
+	if (c < 0)
+		return 0;
+	int64_t want = 1, have = 1;
+	for (int i = 0; i < c && i < 8; i++)
+		want *= v[i];
+	for (int i = 0; i + 1 < x->ndim; i++)
+		have *= x->d[i];
+	if (want != have)
+		return nash_fail(e, "node %s (%s): numInputVectors (%lld pixels) disagrees with the input stream (%lld pixels)",
+		                 n->name, n->op, (long long)want, (long long)have);
+	return 0;
+}
+
+static int thresholds_shape(const nash_node *n, const nash_shape *t, int64_t ch, nash_err *e)
+{
+	char a[128];
+	if (t->ndim != 2 || (t->d[0] != 1 && t->d[0] != ch))
+		return nash_fail(e, "node %s (%s): thresholds %s must be %lld x steps (or 1 x steps)", n->name, n->op,
+		                 SH(a, t), (long long)ch);
+	if (nash_attr_has(n, "numSteps") && nash_attr_int(n, "numSteps", 0) != t->d[1])
+		return nash_fail(e, "node %s (%s): numSteps %lld disagrees with thresholds %s", n->name, n->op,
+		                 (long long)nash_attr_int(n, "numSteps", 0), SH(a, t));
+	return 0;
+}
+
+static int mvau(const nash_graph *g, const nash_node *n, const nash_shape *const *ish,
+                nash_shape *o, nash_err *e)
+{
+	(void)g;
+	char a[128], b[128];
+	if (need(n, ish, 0, e) < 0 || need(n, ish, 1, e) < 0)
+		return -1;
+	const nash_shape *x = ish[0], *w = ish[1];
+	int64_t mw = nash_attr_int(n, "MW", -1), mh = nash_attr_int(n, "MH", -1);
+	if (w->ndim != 2)
+		return nash_fail(e, "node %s (MVAU): weights %s must be MW x MH", n->name, SH(a, w));
+	if (mw < 0)
+		mw = w->d[0];
+	if (mh < 0)
+		mh = w->d[1];
+	if (w->d[0] != mw || w->d[1] != mh)
+		return nash_fail(e, "node %s (MVAU): weights %s disagree with MW %lld, MH %lld", n->name, SH(a, w),
+		                 (long long)mw, (long long)mh);
+	if (x->ndim < 1 || x->d[x->ndim - 1] != mw)
+		return nash_fail(e, "node %s (MVAU): shape mismatch: input %s, weights %s (MW %lld)", n->name, SH(a, x),
+		                 SH(b, w), (long long)mw);
+	if (check_vectors(n, x, e) < 0)
+		return -1;
+	if (IN(2) && thresholds_shape(n, IN(2), mh, e) < 0)
+		return -1;
+	*o = *x;
+	o->d[o->ndim - 1] = mh;
+	o->dtype = dt_attr(n, "outputDataType", NASH_I32);
+	return 0;
+}
+
+static int thresholding(const nash_graph *g, const nash_node *n, const nash_shape *const *ish,
+                        nash_shape *o, nash_err *e)
+{
+	(void)g;
+	char a[128];
+	if (need(n, ish, 0, e) < 0 || need(n, ish, 1, e) < 0)
+		return -1;
+	const nash_shape *x = ish[0];
+	int64_t ch = nash_attr_int(n, "NumChannels", x->ndim ? x->d[x->ndim - 1] : 0);
+	if (x->ndim < 1 || x->d[x->ndim - 1] != ch)
+		return nash_fail(e, "node %s (Thresholding): input %s disagrees with NumChannels %lld", n->name, SH(a, x),
+		                 (long long)ch);
+	if (check_vectors(n, x, e) < 0 || thresholds_shape(n, ish[1], ch, e) < 0)
+		return -1;
+	*o = *x;
+	o->dtype = dt_attr(n, "outputDataType", x->dtype);
+	return 0;
+}
+
+/* StreamingMaxPool and QuantAvgPool: a window over an HxWxC stream. */
+static int hwpool(const nash_graph *g, const nash_node *n, const nash_shape *const *ish,
+                  nash_shape *o, nash_err *e)
+{
+	(void)g;
+	char a[128];
+	int avg = strcmp(n->op, "QuantAvgPool") == 0;
+	int64_t k[2], s[2], p[4], img[2], out[2];
+	if (need(n, ish, 0, e) < 0 || need_hwc(n, ish[0], e) < 0)
+		return -1;
+	const nash_shape *x = ish[0];
+	if (pair_attr(n, avg ? "Kernel" : "PoolDim", 0, k) < 0 || k[0] < 1 || k[1] < 1)
+		return nash_fail(e, "node %s (%s): %s must be one or two positive integers", n->name, n->op,
+		                 avg ? "Kernel" : "PoolDim");
+	if (pair_attr(n, "Stride", 0, s) < 0)
+		return nash_fail(e, "node %s (%s): Stride must be one or two positive integers", n->name, n->op);
+	if (s[0] == 0)
+		s[0] = k[0];
+	if (s[1] == 0)
+		s[1] = k[1];
+	if (pads_attr(n, "Padding", p) < 0)
+		return nash_fail(e, "node %s (%s): Padding must be [top, left, bottom, right]", n->name, n->op);
+	if (pair_attr(n, "ImgDim", x->d[0], img) < 0 || img[0] != x->d[0] || img[1] != x->d[1])
+		return nash_fail(e, "node %s (%s): input %s disagrees with ImgDim", n->name, n->op, SH(a, x));
+	if (nash_attr_int(n, "NumChannels", x->d[2]) != x->d[2])
+		return nash_fail(e, "node %s (%s): input %s disagrees with NumChannels %lld", n->name, n->op, SH(a, x),
+		                 (long long)nash_attr_int(n, "NumChannels", 0));
+	if (p[0] >= k[0] || p[2] >= k[0] || p[1] >= k[1] || p[3] >= k[1])
+		return nash_fail(e, "node %s (%s): padding must be smaller than the window", n->name, n->op);
+	int64_t oh = outdim(img[0], k[0], s[0], p[0], p[2], 1, 0), ow = outdim(img[1], k[1], s[1], p[1], p[3], 1, 0);
+	if (oh < 1 || ow < 1)
+		return nash_fail(e, "node %s (%s): window larger than the padded input %s", n->name, n->op, SH(a, x));
+	if (nash_attr_has(n, "OutImgDim") && (pair_attr(n, "OutImgDim", 0, out) < 0 || out[0] != oh || out[1] != ow))
+		return nash_fail(e, "node %s (%s): OutImgDim disagrees with the window, stride and padding (%lldx%lld)",
+		                 n->name, n->op, (long long)oh, (long long)ow);
+	*o = *x;
+	o->d[0] = oh;
+	o->d[1] = ow;
+	o->dtype = dt_attr(n, avg ? "outputDataType" : "dataType", x->dtype);
+	return 0;
+}
+
+static int addstreams(const nash_graph *g, const nash_node *n, const nash_shape *const *ish,
+                      nash_shape *o, nash_err *e)
+{
+	(void)g;
+	char a[128], b[128];
+	if (n->nin != 2 || need(n, ish, 0, e) < 0 || need(n, ish, 1, e) < 0)
+		return nash_fail(e, "node %s (AddStreams): needs two input streams", n->name);
+	const nash_shape *x = ish[0], *y = ish[1];
+	if (x->ndim != y->ndim || memcmp(x->d, y->d, (size_t)x->ndim * sizeof *x->d))
+		return nash_fail(e, "node %s (AddStreams): shape mismatch: %s and %s", n->name, SH(a, x), SH(b, y));
+	if (x->ndim < 1 || nash_attr_int(n, "NumChannels", x->d[x->ndim - 1]) != x->d[x->ndim - 1])
+		return nash_fail(e, "node %s (AddStreams): input %s disagrees with NumChannels", n->name, SH(a, x));
+	if (check_vectors(n, x, e) < 0)
+		return -1;
+	*o = *x;
+	o->dtype = dt_attr(n, "outputDataType", x->dtype);
+	return 0;
+}
+
+static int duplicate(const nash_graph *g, const nash_node *n, const nash_shape *const *ish,
+                     nash_shape *o, nash_err *e)
+{
+	(void)g;
+	char a[128];
+	if (need(n, ish, 0, e) < 0)
+		return -1;
+	const nash_shape *x = ish[0];
+	int64_t k = nash_attr_int(n, "NumOutputStreams", n->nout);
+	if (k != n->nout || n->nout < 1)
+		return nash_fail(e, "node %s (DuplicateStreams): NumOutputStreams %lld but %d outputs", n->name,
+		                 (long long)k, n->nout);
+	if (x->ndim < 1 || nash_attr_int(n, "NumChannels", x->d[x->ndim - 1]) != x->d[x->ndim - 1])
+		return nash_fail(e, "node %s (DuplicateStreams): input %s disagrees with NumChannels", n->name, SH(a, x));
+	if (check_vectors(n, x, e) < 0)
+		return -1;
+	for (int i = 0; i < n->nout; i++)
+		o[i] = *x;
+	return 0;
+}
+
+static int hwconcat(const nash_graph *g, const nash_node *n, const nash_shape *const *ish,
+                    nash_shape *o, nash_err *e)
+{
+	(void)g;
+	char a[128], b[128];
+	int64_t cps[64];
+	if (n->nin < 1 || need(n, ish, 0, e) < 0)
+		return -1;
+	int c = nash_attr_ints(n, "ChannelsPerStream", cps, 64);
+	if (c >= 0 && c != n->nin)
+		return nash_fail(e, "node %s (StreamingConcat): ChannelsPerStream lists %d streams, node has %d inputs",
+		                 n->name, c, n->nin);
+	*o = *ish[0];
+	int last = o->ndim - 1;
+	if (last < 0)
+		return nash_fail(e, "node %s (StreamingConcat): scalar input", n->name);
+	o->d[last] = 0;
+	for (int i = 0; i < n->nin; i++) {
+		if (need(n, ish, i, e) < 0)
+			return -1;
+		const nash_shape *y = ish[i];
+		int ok = y->ndim == ish[0]->ndim;
+		for (int k = 0; ok && k < last; k++)
+			ok = y->d[k] == ish[0]->d[k];
+		if (!ok)
+			return nash_fail(e, "node %s (StreamingConcat): shape mismatch: %s and %s", n->name, SH(a, ish[0]),
+			                 SH(b, y));
+		if (c >= 0 && i < 64 && cps[i] != y->d[last])
+			return nash_fail(e, "node %s (StreamingConcat): input %s disagrees with ChannelsPerStream[%d] = %lld",
+			                 n->name, SH(a, y), i, (long long)cps[i]);
+		o->d[last] += y->d[last];
+	}
+	o->dtype = dt_attr(n, "dataType", ish[0]->dtype);
+	return 0;
+}
+
+static int labelselect(const nash_graph *g, const nash_node *n, const nash_shape *const *ish,
+                       nash_shape *o, nash_err *e)
+{
+	(void)g;
+	char a[128];
+	if (need(n, ish, 0, e) < 0)
+		return -1;
+	const nash_shape *x = ish[0];
+	int64_t labels = nash_attr_int(n, "Labels", x->ndim ? x->d[x->ndim - 1] : 0), k = nash_attr_int(n, "K", 1);
+	int64_t pix = 1;
+	for (int i = 0; i + 1 < x->ndim; i++)
+		pix *= x->d[i];
+	if (x->ndim < 1 || x->d[x->ndim - 1] != labels || pix != 1)
+		return nash_fail(e, "node %s (LabelSelect): input %s must be a vector of Labels = %lld", n->name, SH(a, x),
+		                 (long long)labels);
+	if (k < 1 || k > labels)
+		return nash_fail(e, "node %s (LabelSelect): K = %lld must be in 1..Labels (%lld)", n->name, (long long)k,
+		                 (long long)labels);
+	*o = *x;
+	o->d[o->ndim - 1] = k;
+	o->dtype = dt_attr(n, "outputDataType", NASH_I32);
+	return 0;
+}
+
 static void builtins(void)
 {
 	builtins_done = 1;
@@ -431,7 +754,11 @@ static void builtins(void)
 		{"BatchNormalization", bn}, {"Add", bcast}, {"Sub", bcast}, {"Mul", bcast},
 		{"Div", bcast}, {"Concat", concat}, {"Flatten", flatten}, {"Gemm", gemm},
 		{"MatMul", gemm}, {"Slice", slice}, {"Pad", pad}, {"Transpose", transpose},
-		{"Choice", choice}, {"MultiThreshold", multithreshold}, {NULL, NULL}
+		{"Choice", choice}, {"MultiThreshold", multithreshold},
+		{"ConvolutionInputGenerator", swg}, {"MVAU", mvau}, {"Thresholding", thresholding},
+		{"StreamingMaxPool", hwpool}, {"QuantAvgPool", hwpool}, {"AddStreams", addstreams},
+		{"DuplicateStreams", duplicate}, {"StreamingConcat", hwconcat}, {"LabelSelect", labelselect},
+		{"StreamingFIFO", same}, {"StreamingDataWidthConverter", same}, {NULL, NULL}
 	};
 	for (int i = 0; tab[i].op; i++)
 		if (!nash_shape_rule(tab[i].op))
