@@ -105,10 +105,10 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/nash
 
 # make check: every unit test and bats suite; the last line is "N passed, N failed".
-# BATS=tests/10-dump.bats limits the bats part; UNIT=test_core the unit part.
+# BATS=tests/15-dump.bats limits the bats part; UNIT="test_core test_models" the unit part.
 BATS ?= $(sort $(wildcard tests/*.bats))
 check: $(DEPS_OK) $(TOOLS) $(UNITS) stage
-	@NASH_STAGE=$(STAGE) NASH_BUILD=$(abspath $(B)) bash tests/run $(if $(UNIT),$(B)/tests/$(UNIT),$(UNITS)) -- $(BATS)
+	@NASH_STAGE=$(STAGE) NASH_BUILD=$(abspath $(B)) bash tests/run $(if $(UNIT),$(addprefix $(B)/tests/,$(UNIT)),$(UNITS)) -- $(BATS)
 
 bench: $(DEPS_OK) $(TOOLS) $(BENCHES) stage
 	@NASH_STAGE=$(STAGE) NASH_BUILD=$(abspath $(B)) bash tests/bench/run $(BENCHES)

@@ -85,12 +85,7 @@ static void nodes(nash_graph *g)
 	for (int i = 0; i < g->nnodes; i++) {
 		const nash_node *n = g->nodes[i];
 		const nash_tensor *y = n->nout ? nash_tensor_find(g, n->out[0]) : NULL;
-		int64_t macs = 0;
-		if ((strcmp(n->op, "Conv") == 0 || strcmp(n->op, "Gemm") == 0) && n->nin > 1) {
-			const nash_tensor *w = nash_tensor_find(g, n->in[1]);
-			macs = n->op[0] == 'C' ? nash_tensor_numel(y) * w->shape[1] * w->shape[2] * w->shape[3]
-			                       : nash_tensor_numel(w);
-		}
+		int64_t macs = nash_node_macs(g, n);
 		attrs_line(n, at, sizeof at);
 		printf("%-4d %-26s %-34s %-16s %12lld  %s\n", i, n->op, n->name,
 		       y ? nash_shape_str(y->ndim, y->shape, sh) : "-", (long long)macs, at);

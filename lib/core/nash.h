@@ -296,6 +296,9 @@ typedef struct nash_counts {
 	int64_t params, arch_params, macs;
 } nash_counts;
 int nash_graph_count(const nash_graph *g, nash_counts *c, nash_err *e);
+/* MACs per image of one node (0 for ops without multiply-accumulates);
+ * -1 if the shapes it needs are unknown. */
+int64_t nash_node_macs(const nash_graph *g, const nash_node *n);
 
 /* --------------------------------------------------------- record I/O */
 

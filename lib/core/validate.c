@@ -280,26 +280,34 @@ int nash_graph_count(const nash_graph *g, nash_counts *c, nash_err *e)
 	}
 	free(role);
 	for (int i = 0; i < g->nnodes; i++) {
-		const nash_node *n = g->nodes[i];
-		if (strcmp(n->op, "Conv") == 0 || strcmp(n->op, "Gemm") == 0 || strcmp(n->op, "MatMul") == 0) {
-			if (n->nin < 2 || n->nout < 1)
-				continue;
-			const nash_tensor *w = nash_tensor_find(g, n->in[1]);
-			const nash_tensor *y = nash_tensor_find(g, n->out[0]);
-			if (!w || !y)
-				return nash_fail(e, "graph %s: node %s: shapes unknown (run inference first)", g->name, n->name);
-			if (n->op[0] == 'C')
-				c->macs += nash_tensor_numel(y) * (w->ndim == 4 ? w->shape[1] * w->shape[2] * w->shape[3] : 0);
-			else
-				c->macs += nash_tensor_numel(w);
-		} else if (strcmp(n->op, "MVAU") == 0) {
-			int64_t v[4];
-			int nv = nash_attr_ints(n, "numInputVectors", v, 4);
-			int64_t pix = 1;
-			for (int k = 0; k < nv; k++)
-				pix *= v[k];
-			c->macs += nash_attr_int(n, "MW", 0) * nash_attr_int(n, "MH", 0) * pix;
-		}
+		int64_t m = nash_node_macs(g, g->nodes[i]);
+		if (m < 0)
+			return nash_fail(e, "graph %s: node %s: shapes unknown (run inference first)", g->name,
+			                 g->nodes[i]->name);
+		c->macs += m;
+	}
+	return 0;
+}
+
+int64_t nash_node_macs(const nash_graph *g, const nash_node *n)
+{
+	if (strcmp(n->op, "Conv") == 0 || strcmp(n->op, "Gemm") == 0 || strcmp(n->op, "MatMul") == 0) {
+		if (n->nin < 2 || n->nout < 1)
+			return 0;
+		const nash_tensor *w = nash_tensor_find(g, n->in[1]);
+		const nash_tensor *y = nash_tensor_find(g, n->out[0]);
+		if (!w || !y)
+			return -1;
+		if (n->op[0] == 'C')
+			return w->ndim == 4 ? nash_tensor_numel(y) * w->shape[1] * w->shape[2] * w->shape[3] : 0;
+		return nash_tensor_numel(w);
+	}
+	if (strcmp(n->op, "MVAU") == 0) {
+		int64_t v[4], pix = 1;
+		int nv = nash_attr_ints(n, "numInputVectors", v, 4);
+		for (int k = 0; k < nv && k < 4; k++)
+			pix *= v[k];
+		return nash_attr_int(n, "MW", 0) * nash_attr_int(n, "MH", 0) * pix;
 	}
 	return 0;
 }
