@@ -516,6 +516,124 @@ int nash_pareto_count(const double *pts, size_t n, int d, const int *rank, size_
 }
 
 /* --------------------------------------------------------- dominators */
+/* For a point p off the front, a front point q dominates p iff q <= p in
+ * every objective (q == p would put p on the front). So the wanted point
+ * is the nearest front point inside the orthant below p: a k-d tree over
+ * the front (coordinates scaled by the ranges) answers that, pruning the
+ * boxes that reach no point below p or lie farther than the best so far. */
+
+typedef struct {
+	const double *pts;   /* scaled front coordinates, f*d */
+	const size_t *id;    /* original index of each front row */
+	size_t *perm;        /* tree order of the rows */
+	double *lo, *hi;     /* per tree node (indexed by its middle): bbox */
+	int d;
+} kdtree;
+
+static double kcoord(const kdtree *t, size_t row, int j) { return t->pts[row * (size_t)t->d + j]; }
+
+/* Quickselect on perm[a..b) so that perm[k] has the k-th coordinate j. */
+static void kselect(kdtree *t, size_t a, size_t b, size_t k, int j)
+{
+	while (b - a > 1) {
+		size_t m = a + (b - a) / 2;
+		double piv = kcoord(t, t->perm[m], j);
+		size_t i = a, lt = a, gt = b;
+		while (i < gt) { /* three-way partition */
+			double v = kcoord(t, t->perm[i], j);
+			size_t tmp;
+			if (v < piv) {
+				tmp = t->perm[i]; t->perm[i] = t->perm[lt]; t->perm[lt] = tmp;
+				i++;
+				lt++;
+			} else if (v > piv) {
+				gt--;
+				tmp = t->perm[i]; t->perm[i] = t->perm[gt]; t->perm[gt] = tmp;
+			} else {
+				i++;
+			}
+		}
+		if (k < lt)
+			b = lt;
+		else if (k >= gt)
+			a = gt;
+		else
+			return;
+	}
+}
+
+#define KLEAF 8
+
+static void kbuild(kdtree *t, size_t a, size_t b, int depth)
+{
+	if (b - a <= KLEAF)
+		return;
+	size_t m = a + (b - a) / 2;
+	int d = t->d, j = depth % d;
+	kselect(t, a, b, m, j);
+	double *lo = t->lo + m * (size_t)d, *hi = t->hi + m * (size_t)d;
+	for (int k = 0; k < d; k++) {
+		lo[k] = INFINITY;
+		hi[k] = -INFINITY;
+	}
+	for (size_t i = a; i < b; i++)
+		for (int k = 0; k < d; k++) {
+			double v = kcoord(t, t->perm[i], k);
+			lo[k] = v < lo[k] ? v : lo[k];
+			hi[k] = v > hi[k] ? v : hi[k];
+		}
+	kbuild(t, a, m, depth + 1);
+	kbuild(t, m + 1, b, depth + 1);
+}
+
+typedef struct {
+	const double *p;  /* the query, scaled */
+	double bd;
+	long best;        /* original index */
+} kquery;
+
+static void kvisit_row(const kdtree *t, size_t row, kquery *q)
+{
+	const double *c = t->pts + row * (size_t)t->d;
+	double s = 0;
+	for (int k = 0; k < t->d; k++) {
+		if (c[k] > q->p[k])
+			return;
+		double u = q->p[k] - c[k];
+		s += u * u;
+	}
+	if (isnan(s))
+		s = INFINITY; /* infinite coordinates */
+	long id = (long)t->id[row];
+	if (q->best < 0 || s < q->bd || (s == q->bd && id < q->best)) {
+		q->bd = s;
+		q->best = id;
+	}
+}
+
+static void ksearch(const kdtree *t, size_t a, size_t b, kquery *q)
+{
+	if (b - a <= KLEAF) {
+		for (size_t i = a; i < b; i++)
+			kvisit_row(t, t->perm[i], q);
+		return;
+	}
+	size_t m = a + (b - a) / 2;
+	const double *lo = t->lo + m * (size_t)t->d, *hi = t->hi + m * (size_t)t->d;
+	double s = 0;
+	for (int k = 0; k < t->d; k++) {
+		if (lo[k] > q->p[k])
+			return; /* nothing in the box is below p */
+		double u = q->p[k] > hi[k] ? q->p[k] - hi[k] : 0;
+		s += u * u;
+	}
+	if (q->best >= 0 && s > q->bd)
+		return;
+	kvisit_row(t, t->perm[m], q);
+	/* the upper half first: the nearest points below p are the larger ones */
+	ksearch(t, m + 1, b, q);
+	ksearch(t, a, m, q);
+}
 
 void nash_pareto_dominator(const double *pts, size_t n, int d, const int *rank, long *who)
 {
@@ -530,36 +648,40 @@ void nash_pareto_dominator(const double *pts, size_t n, int d, const int *rank, 
 		double r = hi - lo;
 		scale[j] = r > 0 && isfinite(r) ? 1 / r : 1;
 	}
-	size_t nfront = 0;
+	size_t nf = 0;
 	for (size_t i = 0; i < n; i++)
-		nfront += rank[i] == 1;
-	size_t *front = nash_alloc((nfront ? nfront : 1) * sizeof *front), k = 0;
+		nf += rank[i] == 1;
+	size_t *id = nash_alloc((nf ? nf : 1) * sizeof *id), k = 0;
+	double *fp = nash_alloc((nf ? nf : 1) * (size_t)d * sizeof *fp);
 	for (size_t i = 0; i < n; i++)
-		if (rank[i] == 1)
-			front[k++] = i;
+		if (rank[i] == 1) {
+			for (int j = 0; j < d; j++)
+				fp[k * (size_t)d + j] = pts[i * (size_t)d + j] * scale[j];
+			id[k++] = i;
+		}
+	kdtree t = {fp, id, nash_alloc((nf ? nf : 1) * sizeof(size_t)),
+	            nash_alloc((nf ? nf : 1) * (size_t)d * sizeof(double)),
+	            nash_alloc((nf ? nf : 1) * (size_t)d * sizeof(double)), d};
+	for (size_t i = 0; i < nf; i++)
+		t.perm[i] = i;
+	kbuild(&t, 0, nf, 0);
 	#pragma omp parallel for schedule(dynamic, 256) if (n >= 8192)
 	for (size_t i = 0; i < n; i++) {
-		long best = -1;
-		double bd = INFINITY;
-		const double *p = pts + i * (size_t)d;
-		if (rank[i] > 1)
-			for (size_t f = 0; f < nfront; f++) {
-				const double *q = pts + front[f] * (size_t)d;
-				if (!dominates(q, p, d))
-					continue;
-				double s = 0;
-				for (int j = 0; j < d; j++) {
-					double t = (p[j] - q[j]) * scale[j];
-					s += t * t;
-				}
-				if (best < 0 || s < bd) { /* front[] ascends: ties keep the lower index */
-					bd = s;
-					best = (long)front[f];
-				}
-			}
-		who[i] = best;
+		who[i] = -1;
+		if (rank[i] == 1)
+			continue;
+		double p[NASH_PARETO_MAXOBJ];
+		for (int j = 0; j < d; j++)
+			p[j] = pts[i * (size_t)d + j] * scale[j];
+		kquery q = {p, INFINITY, -1};
+		ksearch(&t, 0, nf, &q);
+		who[i] = q.best;
 	}
-	free(front);
+	free(t.perm);
+	free(t.lo);
+	free(t.hi);
+	free(fp);
+	free(id);
 }
 
 void nash_pareto_default_ref(const double *pts, size_t n, int d, double *ref)

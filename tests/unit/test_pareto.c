@@ -193,6 +193,15 @@ static void random_sets(void)
 			bad_rank += !same_ranks(r, want, n);
 			nash_pareto_count(p, n, d, r, cnt, &e);
 			nash_pareto_dominator(p, n, d, r, who);
+			double span[8];
+			for (int k = 0; k < d; k++) {
+				double lo = INFINITY, hi = -INFINITY;
+				for (size_t i = 0; i < n; i++) {
+					lo = fmin(lo, p[i * d + k]);
+					hi = fmax(hi, p[i * d + k]);
+				}
+				span[k] = hi > lo ? hi - lo : 1;
+			}
 			for (size_t i = 0; i < n; i++) {
 				size_t c = 0;
 				for (size_t j = 0; j < n; j++)
@@ -202,6 +211,21 @@ static void random_sets(void)
 					bad_who += who[i] != -1;
 				} else {
 					bad_who += who[i] < 0 || want[who[i]] != 1 || !dom(p + who[i] * d, p + i * d, d);
+					/* and none nearer (distances scaled by the ranges) */
+					double best = INFINITY, got = INFINITY;
+					for (size_t j = 0; j < n; j++) {
+						if (want[j] != 1 || !dom(p + j * d, p + i * d, d))
+							continue;
+						double s = 0;
+						for (int k = 0; k < d; k++) {
+							double u = (p[i * d + k] - p[j * d + k]) / span[k];
+							s += u * u;
+						}
+						best = s < best ? s : best;
+						if ((long)j == who[i])
+							got = s;
+					}
+					bad_who += !(got <= best * (1 + 1e-9));
 				}
 			}
 			sets++;
@@ -213,7 +237,7 @@ static void random_sets(void)
 		}
 	CHECK(bad_rank == 0, "ranks equal front peeling on %d random sets, d = 1..6 (%d differ)", sets, bad_rank);
 	CHECK(bad_cnt == 0, "dominated_by equals pairwise counting (%d points differ)", bad_cnt);
-	CHECK(bad_who == 0, "every dominator is a front point that dominates (%d wrong)", bad_who);
+	CHECK(bad_who == 0, "every dominator is the nearest front point that dominates (%d wrong)", bad_who);
 
 	/* big enough to exercise the treap and the divide and conquer */
 	size_t n = 1500;
