@@ -64,10 +64,15 @@ int nash_pareto_obj_parse(const char *spec, nash_pareto_obj *o, nash_err *e)
 	if (dir >= 0) {
 		o->maximize = dir;
 		o->dir_given = 1;
-	} else if (o->kind == NASH_OBJ_COLUMN) {
+	}
+	return 0;
+}
+
+int nash_pareto_obj_direction(const nash_pareto_obj *o, nash_err *e)
+{
+	if (o->kind == NASH_OBJ_COLUMN && !o->dir_given)
 		return nash_fail(e, "objective '%s' has no default direction: write %s:min or %s:max",
 		                 o->name, o->name, o->name);
-	}
 	return 0;
 }
 
@@ -346,8 +351,8 @@ long nash_pareto_read_tsv(nash_pareto_set *s, FILE *f, const char *label, nash_e
 					for (int k = 0; k < nh; k++)
 						snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s",
 						         k ? ", " : "", hdr[k]);
-					nash_fail(e, "%s: unknown objective '%s': no such column (columns: %s)", label,
-					          o->name, have);
+					nash_fail(e, "%s: no column for objective '%s' (columns: %s)", label, o->name,
+					          have);
 					goto out;
 				}
 			}
@@ -438,11 +443,26 @@ char *nash_pareto_num(char *buf, double v, int single)
 		strcpy(buf, "0");
 		return buf;
 	}
-	for (int p = 1; p <= 17; p++) {
+	/* %g strips trailing zeros, so the first precision that reads back
+	 * from 15 (6 for a float) up gives the shortest text */
+	int p = single ? 6 : 15, last = single ? 9 : 17;
+	for (; p < last; p++) {
 		snprintf(buf, 32, "%.*g", p, v);
 		double back = strtod(buf, NULL);
 		if (single ? (float)back == (float)v : back == v)
 			break;
+	}
+	if (p == last)
+		snprintf(buf, 32, "%.*g", p, v);
+	/* plain decimals rather than 3e+06 where that stays short */
+	double a = fabs(v);
+	char *e = strchr(buf, 'e');
+	if (e && a >= 1e-4 && a < 1e15) {
+		int digits = 0;
+		for (char *c = buf; c < e; c++)
+			digits += *c >= '0' && *c <= '9';
+		int mag = (int)floor(log10(a)), dec = digits - 1 - mag;
+		snprintf(buf, 32, "%.*f", dec > 0 ? dec : 0, v);
 	}
 	return buf;
 }

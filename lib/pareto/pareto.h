@@ -80,10 +80,13 @@ typedef struct nash_pareto_obj {
  * (top1, top5, lut, ff, bram18 or bram, uram, dsp, fps, latency or
  * latency_us, params, macs) take their default direction when none is
  * given; any other name becomes a NASH_OBJ_COLUMN objective (a TSV column
- * or, when it contains a dot, a meta path) and then needs a direction.
- * Returns 0, -1 on a malformed spec (e.g. "lut:up", or no direction for
- * an unknown name). */
+ * or, when it contains a dot, a meta path), which needs a direction (see
+ * nash_pareto_obj_direction). Returns 0, -1 on a malformed spec (e.g.
+ * "lut:up", an empty name). */
 int nash_pareto_obj_parse(const char *spec, nash_pareto_obj *o, nash_err *e);
+/* -1 ("objective 'loss' has no default direction: write loss:min or
+ * loss:max") for a column objective given without a direction. */
+int nash_pareto_obj_direction(const nash_pareto_obj *o, nash_err *e);
 /* Parse a comma-separated list into o[0..max); returns the count or -1. */
 int nash_pareto_obj_list(const char *list, nash_pareto_obj *o, int max,
                          nash_err *e);
@@ -152,8 +155,8 @@ int nash_pareto_analyze(const nash_pareto_set *s, nash_pareto_result *r,
                         nash_err *e);
 void nash_pareto_result_free(nash_pareto_result *r);
 
-/* Shortest decimal text that reads back as v (as a float when single);
- * buf holds >= 32 bytes. */
+/* Shortest decimal text that reads back as v (as a float when single),
+ * in plain decimals unless v is tiny or huge; buf holds >= 32 bytes. */
 char *nash_pareto_num(char *buf, double v, int single);
 
 /* --------------------------------------------------------------- plots */

@@ -97,64 +97,107 @@ static const char *style_of(const char *family)
 	return "other";
 }
 
-static int write_data(const nash_plot *p, const char *dir, char *fams, size_t famcap, nash_err *e)
+static const char *const famorder[] = {"baseline", "v1", "v2", "v3", "v4", "other"};
+#define NFAM 6
+
+static FILE *data_file(const char *dir, const char *name, nash_err *e)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/points.tsv", dir);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
 	FILE *f = fopen(path, "w");
 	if (!f)
-		return nash_fail(e, "%s: %s", path, strerror(errno));
-	int present[6] = {0};
-	static const char *const order[] = {"baseline", "v1", "v2", "v3", "v4", "other"};
+		nash_fail(e, "%s: %s", path, strerror(errno));
+	return f;
+}
+
+static int close_data(FILE *f, const char *dir, const char *name, nash_err *e)
+{
+	if (fclose(f) != 0)
+		return nash_fail(e, "%s/%s: %s", dir, name, strerror(errno));
+	return 0;
+}
+
+typedef struct {
+	double x, y; /* y: smaller is better */
+} xy;
+
+static int xycmp(const void *a, const void *b)
+{
+	const xy *p = a, *q = b;
+	if (p->x != q->x)
+		return p->x < q->x ? -1 : 1;
+	return p->y < q->y ? -1 : p->y > q->y;
+}
+
+/* fam-<family>.tsv (x, y) per style family present, labels.tsv (x, y,
+ * label) for the labelled points, front.tsv (x, y) for the front in x
+ * order. fams gets the families present, space-separated. */
+static int write_data(const nash_plot *p, const char *dir, char *fams, size_t famcap, nash_err *e)
+{
+	FILE *ff[NFAM] = {0};
+	char name[64];
+	fams[0] = 0;
 	for (size_t i = 0; i < p->n; i++) {
 		const char *st = style_of(p->family[i]);
-		for (int k = 0; k < 6; k++)
-			if (strcmp(st, order[k]) == 0)
-				present[k] = 1;
-		fprintf(f, "%.17g\t%.17g\t%s\t%s\t%d\n", p->x[i], p->y[i], st, p->label[i], p->rank[i]);
+		int k = 0;
+		while (strcmp(st, famorder[k]) != 0)
+			k++;
+		if (!ff[k]) {
+			snprintf(name, sizeof name, "fam-%s.tsv", famorder[k]);
+			if (!(ff[k] = data_file(dir, name, e)))
+				goto fail;
+		}
+		fprintf(ff[k], "%.17g\t%.17g\n", p->x[i], p->y[i]);
 	}
-	if (fclose(f) != 0)
-		return nash_fail(e, "%s: %s", path, strerror(errno));
-	fams[0] = 0;
-	for (int k = 0; k < 6; k++)
-		if (present[k])
-			snprintf(fams + strlen(fams), famcap - strlen(fams), "%s%s", fams[0] ? " " : "", order[k]);
+	for (int k = 0; k < NFAM; k++)
+		if (ff[k]) {
+			snprintf(name, sizeof name, "fam-%s.tsv", famorder[k]);
+			FILE *f = ff[k];
+			ff[k] = NULL;
+			if (close_data(f, dir, name, e) < 0)
+				goto fail;
+			snprintf(fams + strlen(fams), famcap - strlen(fams), "%s%s", fams[0] ? " " : "", famorder[k]);
+		}
+
+	FILE *f = data_file(dir, "labels.tsv", e);
+	if (!f)
+		return -1;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->label[i] && p->label[i][0])
+			fprintf(f, "%.17g\t%.17g\t%s\n", p->x[i], p->y[i], p->label[i]);
+	if (close_data(f, dir, "labels.tsv", e) < 0)
+		return -1;
 
 	/* the front in x order (ties: the better y first) */
-	snprintf(path, sizeof path, "%s/front.tsv", dir);
-	f = fopen(path, "w");
-	if (!f)
-		return nash_fail(e, "%s: %s", path, strerror(errno));
-	size_t m = 0, *idx = nash_alloc((p->n ? p->n : 1) * sizeof *idx);
+	if (!(f = data_file(dir, "front.tsv", e)))
+		return -1;
+	size_t m = 0;
+	xy *pt = nash_alloc((p->n ? p->n : 1) * sizeof *pt);
 	for (size_t i = 0; i < p->n; i++)
 		if (p->rank[i] == 1)
-			idx[m++] = i;
-	for (size_t a = 1; a < m; a++) { /* fronts are small: insertion sort */
-		size_t t = idx[a], b = a;
-		while (b > 0) {
-			size_t u = idx[b - 1];
-			double dy = p->ymax ? p->y[u] - p->y[t] : p->y[t] - p->y[u];
-			if (p->x[u] < p->x[t] || (p->x[u] == p->x[t] && dy >= 0))
-				break;
-			idx[b] = u;
-			b--;
-		}
-		idx[b] = t;
-	}
+			pt[m++] = (xy){p->x[i], p->ymax ? -p->y[i] : p->y[i]};
+	qsort(pt, m, sizeof *pt, xycmp);
 	for (size_t k = 0; k < m; k++)
-		fprintf(f, "%.17g\t%.17g\n", p->x[idx[k]], p->y[idx[k]]);
-	free(idx);
-	if (fclose(f) != 0)
-		return nash_fail(e, "%s: %s", path, strerror(errno));
-	return 0;
+		fprintf(f, "%.17g\t%.17g\n", pt[k].x, p->ymax ? -pt[k].y : pt[k].y);
+	free(pt);
+	return close_data(f, dir, "front.tsv", e);
+fail:
+	for (int k = 0; k < NFAM; k++)
+		if (ff[k])
+			fclose(ff[k]);
+	return -1;
 }
 
 static void rmtree(const char *dir)
 {
-	static const char *const files[] = {"points.tsv", "front.tsv", "gnuplot.err"};
+	static const char *const files[] = {"labels.tsv", "front.tsv", "gnuplot.err"};
 	char path[PATH_MAX];
 	for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
 		snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+		unlink(path);
+	}
+	for (int k = 0; k < NFAM; k++) {
+		snprintf(path, sizeof path, "%s/fam-%s.tsv", dir, famorder[k]);
 		unlink(path);
 	}
 	rmdir(dir);
@@ -224,14 +267,11 @@ int nash_pareto_plot(const nash_plot *p, nash_err *e)
 	}
 	close(fd);
 
-	char *cmd = NULL, path[PATH_MAX];
+	char *cmd = NULL;
 	size_t len = 0, cap = 0;
 	gq(&cmd, &len, &cap, "fmt", fmtname[fmt]);
 	gq(&cmd, &len, &cap, "out", out);
-	snprintf(path, sizeof path, "%s/points.tsv", dir);
-	gq(&cmd, &len, &cap, "pts", path);
-	snprintf(path, sizeof path, "%s/front.tsv", dir);
-	gq(&cmd, &len, &cap, "front", path);
+	gq(&cmd, &len, &cap, "dir", dir);
 	gq(&cmd, &len, &cap, "xlab", p->xlabel ? p->xlabel : "");
 	gq(&cmd, &len, &cap, "ylab", p->ylabel ? p->ylabel : "");
 	gq(&cmd, &len, &cap, "ttl", p->title ? p->title : "");

@@ -4,8 +4,10 @@
 # and sets these variables:
 #   fmt    png, svg or pdf (from the plot file's suffix)
 #   out    the file to write (a temporary name, renamed when gnuplot is done)
-#   pts    the points, tab-separated: x, y, style family, label, rank
-#   front  the Pareto front (rank 1) in x order, tab-separated: x, y
+#   dir    a directory of tab-separated data files:
+#            fam-F.tsv    x, y of the points of style family F
+#            labels.tsv   x, y, label of the points to name
+#            front.tsv    x, y of the Pareto front (rank 1) in x order
 #   xlab, ylab, ttl   axis labels and title
 #   steps  'steps' (x minimised) or 'fsteps' (x maximised): how the front is
 #          drawn as a step line; '' when there are more than two objectives
@@ -34,16 +36,17 @@ pcolour(f) = f eq 'baseline' ? '#333333' : f eq 'v1' ? '#1f77b4' : f eq 'v2' ? '
              f eq 'v3' ? '#9467bd' : f eq 'v4' ? '#ff7f0e' : '#8c564b'
 front_colour = '#d62728'
 
+fam(f) = dir.'/fam-'.f.'.tsv'
+front = dir.'/front.tsv'
+labels = dir.'/labels.tsv'
+
 if (steps ne '') {
-plot front using 1:2 with @steps lw 2 lc rgb front_colour title 'Pareto front', \
-     for [f in fams] pts using (strcol(3) eq f ? $1 : NaN):2 with points \
-         pt ptype(f) ps 1.4 lc rgb pcolour(f) title f, \
-     pts using ($5 == 1 ? $1 : NaN):2 with points pt 6 ps 2.6 lw 1.5 lc rgb front_colour notitle, \
-     pts using 1:2:4 with labels left offset char 0.9,0.6 font ',8' noenhanced notitle
+plot for [f in fams] fam(f) using 1:2 with points pt ptype(f) ps 1.4 lc rgb pcolour(f) title f, \
+     front using 1:2 with @steps lw 2 lc rgb front_colour title 'Pareto front', \
+     front using 1:2 with points pt 6 ps 2.6 lw 1.5 lc rgb front_colour notitle, \
+     labels using 1:2:3 with labels left offset char 0.9,0.6 font ',8' noenhanced notitle
 } else {
-plot for [f in fams] pts using (strcol(3) eq f ? $1 : NaN):2 with points \
-         pt ptype(f) ps 1.4 lc rgb pcolour(f) title f, \
-     pts using ($5 == 1 ? $1 : NaN):2 with points pt 6 ps 2.6 lw 1.5 lc rgb front_colour \
-         title 'front (all objectives)', \
-     pts using 1:2:4 with labels left offset char 0.9,0.6 font ',8' noenhanced notitle
+plot for [f in fams] fam(f) using 1:2 with points pt ptype(f) ps 1.4 lc rgb pcolour(f) title f, \
+     front using 1:2 with points pt 6 ps 2.6 lw 1.5 lc rgb front_colour title 'front (all objectives)', \
+     labels using 1:2:3 with labels left offset char 0.9,0.6 font ',8' noenhanced notitle
 }

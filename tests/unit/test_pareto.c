@@ -362,8 +362,11 @@ static void objectives(void)
 	CHECK(nash_pareto_obj_parse("latency_us", &o, &e) == 0 && o.kind == NASH_OBJ_LATENCY, "latency_us alias");
 	CHECK(nash_pareto_obj_parse("top1:min", &o, &e) == 0 && !o.maximize, "explicit direction wins");
 	CHECK(nash_pareto_obj_parse("lut:up", &o, &e) < 0 && strstr(e.msg, "min or max"), "bad direction: %s", e.msg);
-	CHECK(nash_pareto_obj_parse("loss", &o, &e) < 0 && strstr(e.msg, "loss:min"), "unknown name needs a direction: %s",
-	      e.msg);
+	CHECK(nash_pareto_obj_parse("loss", &o, &e) == 0 && nash_pareto_obj_direction(&o, &e) < 0 &&
+	      strstr(e.msg, "loss:min"), "a column objective needs a direction: %s", e.msg);
+	CHECK(nash_pareto_obj_parse("top1", &o, &e) == 0 && nash_pareto_obj_direction(&o, &e) == 0,
+	      "known objectives have one");
+	CHECK(nash_pareto_obj_parse(":max", &o, &e) < 0 && strstr(e.msg, "empty name"), "empty name: %s", e.msg);
 	CHECK(nash_pareto_obj_parse("train.loss:min", &o, &e) == 0 && o.kind == NASH_OBJ_COLUMN, "meta path objective");
 	nash_pareto_obj l[4];
 	CHECK(nash_pareto_obj_list("lut:min,bram:min,top1:max", l, 4, &e) == 3 && l[2].maximize, "objective list");
@@ -374,6 +377,37 @@ static void objectives(void)
 	CHECK(strcmp(nash_pareto_num(buf, (double)91.23f, 1), "91.23") == 0, "shortest text of a float");
 	CHECK(strcmp(nash_pareto_num(buf, 123456, 0), "123456") == 0, "integers print whole");
 	CHECK(strcmp(nash_pareto_num(buf, -0.0, 0), "0") == 0, "no negative zero");
+	CHECK(strcmp(nash_pareto_num(buf, 26000, 0), "26000") == 0 && strcmp(nash_pareto_num(buf, 3e6, 0), "3000000") == 0,
+	      "round numbers print without an exponent");
+	CHECK(strcmp(nash_pareto_num(buf, 1.5e-7, 0), "1.5e-07") == 0 && strcmp(nash_pareto_num(buf, 2e20, 0), "2e+20") == 0,
+	      "tiny and huge numbers keep it");
+	CHECK(strcmp(nash_pareto_num(buf, 3e6f, 1), "3000000") == 0 && strcmp(nash_pareto_num(buf, 0.1, 0), "0.1") == 0 &&
+	      strcmp(nash_pareto_num(buf, 1.0 / 3, 0), "0.3333333333333333") == 0 &&
+	      strcmp(nash_pareto_num(buf, (double)(1.0f / 3), 1), "0.33333334") == 0, "float and double digits");
+	{
+		nash_rng r;
+		nash_rng_seed(&r, 5);
+		int bad = 0;
+		for (int i = 0; i < 20000; i++) {
+			double v = (nash_rng_uniform(&r) - 0.5) * pow(10, (double)nash_rng_below(&r, 30) - 10);
+			float f = (float)v;
+			bad += strtod(nash_pareto_num(buf, v, 0), NULL) != v;
+			bad += (float)strtod(nash_pareto_num(buf, f, 1), NULL) != f;
+			char ref[32];
+			for (int p = 1; p <= 17; p++) { /* no shorter text reads back */
+				snprintf(ref, sizeof ref, "%.*g", p, v);
+				if (strtod(ref, NULL) == v)
+					break;
+			}
+			snprintf(ref, sizeof ref, "%.17g", strtod(ref, NULL));
+			char got[32];
+			snprintf(got, sizeof got, "%.17g", strtod(nash_pareto_num(buf, v, 0), NULL));
+			bad += strcmp(ref, got) != 0;
+		}
+		CHECK(bad == 0, "20000 random numbers read back exactly (%d failures)", bad);
+	}
+	CHECK(strcmp(nash_pareto_num(buf, 0.001, 0), "0.001") == 0 && strcmp(nash_pareto_num(buf, 1234.5678, 0), "1234.5678") == 0,
+	      "decimals kept exactly");
 }
 
 static nash_graph *tiny(const char *name)
@@ -458,7 +492,7 @@ static void tsv(void)
 	nash_pareto_set_free(&s);
 
 	const char *bad[][2] = {
-		{"top1\tlut\n1\t2\n", "unknown objective 'bram18': no such column (columns: top1, lut)"},
+		{"top1\tlut\n1\t2\n", "t.tsv: no column for objective 'bram18' (columns: top1, lut)"},
 		{"top1\tbram\n1\n", "t.tsv:2: 1 fields, the header has 2"},
 		{"top1\tbram\n1\tx\n", "t.tsv:2: column bram: 'x' is not a number"},
 		{"", "t.tsv: empty input: no TSV header line"},
