@@ -369,7 +369,12 @@ EOF
 	printf 'nash1\tv1\t26000\t86.0\n' >>sweep.tsv
 	run nash-pareto --x lut --y top1 sweep.tsv
 	assert_success
-	assert_equal "$(cut -f1,6 <<<"$output" | tail -3 | tr '\t\n' ' ;')" "base 1;nash2 1;nash1 2;"
+	# the table the page shows, tabs for its blanks
+	assert_output "$(printf '%s\n' \
+		'name   family    bits  lut    top1  rank  dominated_by  dominator' \
+		'base   baseline  -     20000  85.1  1     0             -' \
+		'nash2  v2        -     23000  86.4  1     0             -' \
+		'nash1  v1        -     26000  86    2     1             nash2' | tr -s ' ' '\t')"
 	run --separate-stderr nash-pareto --hypervolume --ref lut=30000,top1=80 sweep.tsv
 	assert_success
 	# 10000 x 5.1 + 7000 x 6.4 - 7000 x 5.1
