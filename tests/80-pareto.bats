@@ -216,6 +216,11 @@ cell() { awk -F'\t' -v n="$1" -v c="$2" '$1 == n { print $c }'; }
 	[ -s one.png ]
 	nash-pareto --x fps --y lut --plot f.svg --title 'fps against LUTs' "$SWEEP" >/dev/null
 	grep -q 'fps against LUTs' f.svg
+	# names gnuplot would read as a comment or a quote
+	printf 'name\tlut\ttop1\nm#1\t1\t2\nm"2\t2\t3\n' | nash-pareto --plot q.svg >/dev/null
+	grep -q 'm#1' q.svg
+	grep -q "m'2" q.svg
+	rm q.svg
 	# nothing else left in the directory
 	assert_equal "$(ls | tr '\n' ' ')" "f.svg one.png p.pdf p.png p.svg "
 }

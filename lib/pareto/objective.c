@@ -369,8 +369,9 @@ long nash_pareto_read_tsv(nash_pareto_set *s, FILE *f, const char *label, nash_e
 			char *end;
 			errno = 0;
 			v[j] = strtod(t, &end);
-			if (end == t || *end || errno == ERANGE || isnan(v[j])) {
-				nash_fail(e, "%s:%ld: column %s: '%s' is not a number", label, lineno, hdr[col[j]], t);
+			if (end == t || *end || errno == ERANGE || !isfinite(v[j])) {
+				nash_fail(e, "%s:%ld: column %s: '%s' is not a %snumber", label, lineno, hdr[col[j]], t,
+				          end != t && !*end ? "finite " : "");
 				goto out;
 			}
 		}

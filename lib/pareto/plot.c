@@ -163,8 +163,12 @@ static int write_data(const nash_plot *p, const char *dir, char *fams, size_t fa
 	if (!f)
 		return -1;
 	for (size_t i = 0; i < p->n; i++)
-		if (p->label[i] && p->label[i][0])
-			fprintf(f, "%.17g\t%.17g\t%s\n", p->x[i], p->y[i], p->label[i]);
+		if (p->label[i] && p->label[i][0]) {
+			fprintf(f, "%.17g\t%.17g\t", p->x[i], p->y[i]);
+			for (const char *c = p->label[i]; *c; c++) /* gnuplot quotes with " */
+				fputc(*c == '"' ? '\'' : *c == '\t' || *c == '\n' ? ' ' : *c, f);
+			fputc('\n', f);
+		}
 	if (close_data(f, dir, "labels.tsv", e) < 0)
 		return -1;
 

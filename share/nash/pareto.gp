@@ -21,6 +21,7 @@ if (fmt eq 'svg') { set terminal svg size 1000,700 dynamic font 'Sans,10' backgr
 if (fmt eq 'pdf') { set terminal pdfcairo size 10in,7in font 'Sans,10' }
 set output out
 set datafile separator "\t"
+set datafile commentschars ""   # names may hold '#'
 set title ttl noenhanced
 set xlabel xlab noenhanced
 set ylabel ylab noenhanced

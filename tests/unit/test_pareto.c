@@ -496,6 +496,8 @@ static void tsv(void)
 		{"top1\tbram\n1\n", "t.tsv:2: 1 fields, the header has 2"},
 		{"top1\tbram\n1\tx\n", "t.tsv:2: column bram: 'x' is not a number"},
 		{"", "t.tsv: empty input: no TSV header line"},
+		{"top1\tbram\n1\tinf\n", "t.tsv:2: column bram: 'inf' is not a finite number"},
+		{"top1\tbram\n1\tnan\n", "t.tsv:2: column bram: 'nan' is not a finite number"},
 	};
 	for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
 		nash_pareto_set_init(&s, o, 2);
