@@ -282,21 +282,20 @@ static char *ref_text(const double *ref)
 	return s;
 }
 
-static double hypervolume(char **refs, size_t *nfront)
+/* The hypervolume of the front (ranks given), reference text in *refs. */
+static double hypervolume(const int *rank, char **refs, size_t *nfront)
 {
 	nash_err e = {{0}};
 	double *m = nash_pareto_set_minspace(&set), ref[NASH_PARETO_MAXOBJ], hv;
 	reference(m, ref);
-	int *rank = nash_alloc(set.n * sizeof *rank);
-	if (nash_pareto_rank(m, set.n, set.d, rank, &e) < 0)
-		die("%s", e.msg);
-	*nfront = 0;
-	for (size_t i = 0; i < set.n; i++)
-		*nfront += rank[i] == 1;
-	if (nash_pareto_hypervolume(m, set.n, set.d, ref, &hv, &e) < 0)
+	size_t k = 0, d = (size_t)set.d;
+	for (size_t i = 0; i < set.n; i++) /* the front alone has the same volume */
+		if (rank[i] == 1)
+			memmove(m + k++ * d, m + i * d, d * sizeof *m);
+	*nfront = k;
+	if (nash_pareto_hypervolume(m, k, set.d, ref, &hv, &e) < 0)
 		die("%s", e.msg);
 	*refs = ref_text(ref);
-	free(rank);
 	free(m);
 	return hv;
 }
@@ -468,9 +467,16 @@ int main(int argc, char **argv)
 	if (set.n == 0)
 		die("no points: the input holds no graphs or rows");
 
-	nash_pareto_result r;
-	if (nash_pareto_analyze(&set, &r, &e) < 0)
+	nash_pareto_result r = {0};
+	if (opt.hv) { /* ranks are all the number and the plot need */
+		double *m = nash_pareto_set_minspace(&set);
+		r.rank = nash_alloc(set.n * sizeof *r.rank);
+		if ((r.nfronts = nash_pareto_rank(m, set.n, set.d, r.rank, &e)) < 0)
+			die("%s", e.msg);
+		free(m);
+	} else if (nash_pareto_analyze(&set, &r, &e) < 0) {
 		die("%s", e.msg);
+	}
 	char *tgt = target();
 
 	/* the table, or the hypervolume */
@@ -480,7 +486,7 @@ int main(int argc, char **argv)
 	if (opt.hv) {
 		char *refs, num[32];
 		size_t nfront;
-		double hv = hypervolume(&refs, &nfront);
+		double hv = hypervolume(r.rank, &refs, &nfront);
 		fprintf(f, "%s\n", g12(num, hv));
 		note("hypervolume %s of %zu front point%s (of %zu), reference %s", num, nfront, nfront == 1 ? "" : "s",
 		     set.n, refs);

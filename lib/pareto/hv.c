@@ -189,7 +189,7 @@ int nash_pareto_hypervolume(const double *pts, size_t n, int d, const double *re
 		if (ok)
 			memcpy(in + m++ * (size_t)d, p, (size_t)d * sizeof *in);
 	}
-	if (m > 0 && d >= 3) {
+	if (m > 0 && d >= 4) { /* slicing pays for every dominated point */
 		int *rank = nash_alloc(m * sizeof *rank);
 		if (nash_pareto_rank(in, m, d, rank, e) < 0) {
 			free(rank);

@@ -24,16 +24,18 @@
 /* Non-dominated sorting: rank[i] = 1 for the points no other point
  * dominates (the Pareto front), 2 for the front of what remains, ...
  * Equivalently 1 + the length of the longest chain of points dominating
- * i. O(n log n) for d <= 3 (sweeps with a balanced staircase), binary
- * search over fronts with pairwise checks for d >= 4 (O(n^2 d) at worst).
+ * i. O(n log n) for d <= 3 (sweeps with a balanced staircase); for d >= 4
+ * bit sets of dominators, O(d n^2 / 64) word operations (pairwise checks
+ * for small n, or when there are too many fronts for the sets).
  * Returns the number of fronts, or -1 if a value is NaN. */
 int nash_pareto_rank(const double *pts, size_t n, int d, int *rank,
                      nash_err *e);
 
 /* cnt[i] = how many points dominate point i (0 exactly on the front).
  * O(n log n) for d = 2, O(n log^2 n) for d = 3 (divide and conquer),
- * pairwise for d >= 4. rank is nash_pareto_rank's output (used to skip
- * work). Returns 0, or -1 on NaN. */
+ * bit sets for d >= 4 (O(d n^2 / 64)). rank is nash_pareto_rank's output
+ * (currently unused; kept so a method may skip work with it). Returns 0,
+ * or -1 on NaN. */
 int nash_pareto_count(const double *pts, size_t n, int d, const int *rank,
                       size_t *cnt, nash_err *e);
 

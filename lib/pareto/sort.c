@@ -294,6 +294,8 @@ static int rankn(const double *p, size_t n, int d, const size_t *ord, int *rank)
 	return nf;
 }
 
+static int bitpass(const double *pts, size_t n, int d, const size_t *ord, size_t *cnt, int *rank);
+
 int nash_pareto_rank(const double *pts, size_t n, int d, int *rank, nash_err *e)
 {
 	if (check_nan(pts, n, d, e) < 0)
@@ -306,7 +308,13 @@ int nash_pareto_rank(const double *pts, size_t n, int d, int *rank, nash_err *e)
 	case 1: nf = rank1(pts, n, ord, rank); break;
 	case 2: nf = rank2(pts, n, ord, rank); break;
 	case 3: nf = rank3(pts, n, ord, rank); break;
-	default: nf = rankn(pts, n, d, ord, rank); break;
+	default:
+		/* bit sets past a few hundred points, else (or when the fronts
+		 * are too many for them) pairwise checks */
+		nf = n >= 512 ? bitpass(pts, n, d, ord, NULL, rank) : -1;
+		if (nf < 0)
+			nf = rankn(pts, n, d, ord, rank);
+		break;
 	}
 	free(ord);
 	return nf;
@@ -472,6 +480,157 @@ static void count3(const double *p, const groups *g, size_t *gcnt)
 	free(u);
 }
 
+/* d >= 4: bit sets. Bit t stands for the point at position t of the
+ * lexicographic order. For a point p, the points no worse than p in
+ * objective j form a prefix of the order by objective j; the AND of
+ * these d sets holds p's dominators and its duplicates, and since both
+ * come before p's duplicates in lexicographic order (which are contiguous)
+ * counting the bits below the first duplicate counts the dominators.
+ * Points are handled in blocks of lexicographic positions so that the
+ * block's rows stay within a few tens of MB; a block needs bits only up
+ * to its own end. O(d n^2 / 64) word operations. */
+static void sort_key(const double *p, int d, int key, size_t *idx, size_t n)
+{
+	size_t *tmp = nash_alloc((n ? n : 1) * sizeof *tmp);
+	for (size_t w = 1; w < n; w *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+			size_t i = lo, j = mid, k = lo;
+			while (i < mid && j < hi)
+				tmp[k++] = p[idx[j] * (size_t)d + key] < p[idx[i] * (size_t)d + key] ? idx[j++] : idx[i++];
+			while (i < mid)
+				tmp[k++] = idx[i++];
+			while (j < hi)
+				tmp[k++] = idx[j++];
+		}
+		memcpy(idx, tmp, n * sizeof *idx);
+	}
+	free(tmp);
+}
+
+/* One pass over the bit rows, giving counts (cnt) and/or ranks (rank).
+ * Ranks: points are visited in lexicographic order, so all dominators of
+ * a point are ranked before it; "a member of front k dominates p" holds
+ * for k below p's rank only, so a binary search over per-front bit sets
+ * finds it. Those sets cost a row per front: past a memory budget (a
+ * chain-like input with very many fronts) the pass gives up and returns
+ * -1, and the caller sorts pairwise instead. */
+#define BITS_BUDGET ((size_t)1 << 26) /* bytes for the per-front sets */
+
+static int any_below(const uint64_t *a, const uint64_t *b, size_t lim)
+{
+	size_t x = 0;
+	for (; x < lim / 64; x++)
+		if (a[x] & b[x])
+			return 1;
+	return lim % 64 && (a[x] & b[x] & (((uint64_t)1 << (lim % 64)) - 1));
+}
+
+static int bitpass(const double *pts, size_t n, int d, const size_t *ord, size_t *cnt, int *rank)
+{
+	lexctx c = {pts, d};
+	int rc = 0;
+	size_t *gstart = nash_alloc(n * sizeof *gstart), *pos = nash_alloc(n * sizeof *pos);
+	for (size_t t = 0; t < n; t++) {
+		pos[ord[t]] = t;
+		gstart[t] = t > 0 && lexcmp(&c, ord[t - 1], ord[t]) == 0 ? gstart[t - 1] : t;
+	}
+	/* per objective: lexicographic positions in that objective's order,
+	 * and where each run of equal values ends */
+	size_t **at = nash_alloc((size_t)d * sizeof *at), **runend = nash_alloc((size_t)d * sizeof *runend);
+	size_t *tmp = nash_alloc(n * sizeof *tmp);
+	for (int j = 0; j < d; j++) {
+		for (size_t i = 0; i < n; i++)
+			tmp[i] = i;
+		sort_key(pts, d, j, tmp, n);
+		at[j] = nash_alloc(n * sizeof **at);
+		runend[j] = nash_alloc(n * sizeof **runend);
+		for (size_t k = 0; k < n; k++)
+			at[j][k] = pos[tmp[k]];
+		for (size_t k = n; k-- > 0;)
+			runend[j][k] = k + 1 < n && pts[tmp[k + 1] * (size_t)d + j] == pts[tmp[k] * (size_t)d + j]
+			               ? runend[j][k + 1] : k + 1;
+	}
+	free(tmp);
+	size_t words = (n + 63) / 64, rows = ((size_t)1 << 24) / (words * 8);
+	rows = rows < 64 ? 64 : rows > n ? n : rows;
+	uint64_t *dom = nash_alloc(rows * words * sizeof *dom), *seen = nash_alloc(words * sizeof *seen);
+	uint64_t **front = NULL;
+	int nf = 0, capf = 0;
+	for (size_t b0 = 0; b0 < n && rc == 0; b0 += rows) {
+		size_t b1 = b0 + rows < n ? b0 + rows : n, w = (b1 + 63) / 64;
+		for (int j = 0; j < d; j++) {
+			memset(seen, 0, w * sizeof *seen);
+			const size_t *o = at[j];
+			for (size_t a = 0; a < n;) {
+				size_t z = runend[j][a];
+				for (size_t k = a; k < z; k++)
+					if (o[k] < b1)
+						seen[o[k] / 64] |= (uint64_t)1 << (o[k] % 64);
+				for (size_t k = a; k < z; k++)
+					if (o[k] >= b0 && o[k] < b1) {
+						uint64_t *row = dom + (o[k] - b0) * words;
+						if (j == 0)
+							memcpy(row, seen, w * sizeof *row);
+						else
+							for (size_t x = 0; x < w; x++)
+								row[x] &= seen[x];
+					}
+				a = z;
+			}
+		}
+		for (size_t t = b0; t < b1; t++) {
+			const uint64_t *row = dom + (t - b0) * words;
+			size_t g = gstart[t];
+			if (cnt) {
+				size_t k = 0;
+				for (size_t x = 0; x < g / 64; x++)
+					k += (size_t)__builtin_popcountll(row[x]);
+				if (g % 64)
+					k += (size_t)__builtin_popcountll(row[g / 64] & (((uint64_t)1 << (g % 64)) - 1));
+				cnt[ord[t]] = k;
+			}
+			if (rank) {
+				int lo = 0, hi = nf;
+				while (lo < hi) {
+					int mid = lo + (hi - lo) / 2;
+					if (any_below(row, front[mid], g))
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				if (lo == nf) {
+					if ((size_t)(nf + 1) * words * 8 > BITS_BUDGET) {
+						rc = -1;
+						break;
+					}
+					if (nf == capf) {
+						capf = capf ? 2 * capf : 16;
+						front = nash_realloc(front, (size_t)capf * sizeof *front);
+					}
+					front[nf++] = nash_alloc(words * sizeof **front);
+				}
+				front[lo][t / 64] |= (uint64_t)1 << (t % 64);
+				rank[ord[t]] = lo + 1;
+			}
+		}
+	}
+	for (int k = 0; k < nf; k++)
+		free(front[k]);
+	free(front);
+	for (int j = 0; j < d; j++) {
+		free(at[j]);
+		free(runend[j]);
+	}
+	free(at);
+	free(runend);
+	free(dom);
+	free(seen);
+	free(pos);
+	free(gstart);
+	return rc < 0 ? -1 : nf;
+}
+
 int nash_pareto_count(const double *pts, size_t n, int d, const int *rank, size_t *cnt,
                       nash_err *e)
 {
@@ -479,20 +638,13 @@ int nash_pareto_count(const double *pts, size_t n, int d, const int *rank, size_
 		return -1;
 	if (n == 0)
 		return 0;
+	(void)rank;
+	size_t *ord = lexorder(pts, n, d);
 	if (d >= 4) {
-		/* only points of a lower rank can dominate */
-		#pragma omp parallel for schedule(dynamic, 64) if (n >= 2048)
-		for (size_t i = 0; i < n; i++) {
-			size_t c = 0;
-			if (rank[i] > 1)
-				for (size_t j = 0; j < n; j++)
-					if (rank[j] < rank[i] && dominates(pts + j * (size_t)d, pts + i * (size_t)d, d))
-						c++;
-			cnt[i] = c;
-		}
+		bitpass(pts, n, d, ord, cnt, NULL);
+		free(ord);
 		return 0;
 	}
-	size_t *ord = lexorder(pts, n, d);
 	groups g;
 	group(pts, n, d, ord, &g);
 	size_t *gcnt = nash_alloc(g.m * sizeof *gcnt);

@@ -261,6 +261,50 @@ static void random_sets(void)
 	free(r);
 	free(want);
 	free(cnt);
+
+	/* d >= 4 above the size where ranks come from bit sets */
+	for (int d = 4; d <= 6; d++) {
+		n = d == 4 ? 1500 : 700;
+		p = malloc(n * d * sizeof *p);
+		for (size_t i = 0; i < n * d; i++)
+			p[i] = (double)nash_rng_below(&rng, d == 4 ? 6 : 9);
+		r = malloc(n * sizeof *r);
+		want = malloc(n * sizeof *want);
+		cnt = malloc(n * sizeof *cnt);
+		int nf = nash_pareto_rank(p, n, d, r, &e), wf = 0;
+		ref_rank(p, n, d, want);
+		nash_pareto_count(p, n, d, r, cnt, &e);
+		bad = 0;
+		for (size_t i = 0; i < n; i++) {
+			size_t c = 0;
+			for (size_t j = 0; j < n; j++)
+				c += dom(p + j * d, p + i * d, d);
+			bad += c != cnt[i];
+			wf = want[i] > wf ? want[i] : wf;
+		}
+		CHECK(nf == wf && same_ranks(r, want, n) && bad == 0, "%zu %d-D points with many duplicates: ranks and counts exact",
+		      n, d);
+		free(p);
+		free(r);
+		free(want);
+		free(cnt);
+	}
+
+	/* a chain has as many fronts as points: too many for the bit sets,
+	 * so the pairwise method takes over */
+	n = 24000;
+	p = malloc(n * 4 * sizeof *p);
+	r = malloc(n * sizeof *r);
+	for (size_t i = 0; i < n; i++)
+		for (int j = 0; j < 4; j++)
+			p[i * 4 + j] = (double)((i * 7919) % n) + j;
+	int nf = nash_pareto_rank(p, n, 4, r, &e);
+	bad = 0;
+	for (size_t i = 0; i < n; i++)
+		bad += r[i] != (int)((i * 7919) % n) + 1;
+	CHECK(nf == (int)n && bad == 0, "a 4-D chain of %zu points: %d fronts, rank = place in the chain", n, nf);
+	free(p);
+	free(r);
 }
 
 static void hypervolume(void)
