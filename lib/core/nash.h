@@ -358,7 +358,7 @@ int nash_write_file_atomic(const char *path, const void *data, size_t n,
 char *nash_tmp_path(const char *path);
 /* Directory holding nash's shared data (devices table, HLS headers,
  * templates): $NASH_SHARE, else <exe dir>/../share/nash, else the
- * compiled-in prefix. */
+ * compiled-in prefix; from the build tree, the source tree's share/nash. */
 const char *nash_share_dir(void);
 /* Monotonic seconds. */
 double nash_now(void);

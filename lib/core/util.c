@@ -261,8 +261,13 @@ const char *nash_share_dir(void)
 		char *slash = strrchr(exe, '/');
 		if (slash) {
 			*slash = 0;
+			/* installed (bin/../share/nash) or the build tree
+			 * (build/bin/../../share/nash) */
 			char cand[PATH_MAX + 32];
 			snprintf(cand, sizeof cand, "%s/../share/nash", exe);
+			if (is_dir(cand) && realpath(cand, dir))
+				return dir;
+			snprintf(cand, sizeof cand, "%s/../../share/nash", exe);
 			if (is_dir(cand) && realpath(cand, dir))
 				return dir;
 		}
