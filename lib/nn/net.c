@@ -954,9 +954,12 @@ static void softmax(const float *a, int k, double *p)
 }
 
 /* Deterministic dot product (fixed partition, fixed merge order). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static double dot(const float *a, const float *b, int64_t m)
 {
-	int nt = omp_get_max_threads();
+	int nt = m >= 32768 ? omp_get_max_threads() : 1;
 	double part[256] = {0};
 	if (nt > 256)
 		nt = 256;
@@ -968,6 +971,7 @@ static double dot(const float *a, const float *b, int64_t m)
 		for (int64_t i0 = lo; i0 < hi; i0 += 256) {
 			int64_t i1 = i0 + 256 < hi ? i0 + 256 : hi;
 			float f = 0;
+			#pragma omp simd reduction(+:f)
 			for (int64_t i = i0; i < i1; i++)
 				f += a[i] * b[i];
 			s += f;

@@ -479,15 +479,15 @@ HOT static void pool_bwd(const nn_pool *p, const float *x, const float *y, const
 		float *dxb = dx + b * p->h * p->w * C;
 		if (!acc)
 			memset(dxb, 0, (size_t)(p->h * p->w * C) * sizeof *dxb);
-		int64_t *arg = max ? nash_alloc((size_t)C * sizeof *arg) : NULL;
+		/* max: the gradient goes to the first window element equal to the
+		 * output; found[c] (a float, so the loop vectorises) marks it */
+		float *found = max ? nash_alloc((size_t)C * sizeof *found) : NULL;
 		for (int64_t oh = 0; oh < p->oh; oh++)
 			for (int64_t ow = 0; ow < p->ow; ow++) {
 				int64_t o = ((b * p->oh + oh) * p->ow + ow) * C;
 				const float *yp = y + o, *gp = dy + o;
-				if (max) {
-					for (int64_t c = 0; c < C; c++)
-						arg[c] = -1;
-				}
+				if (max)
+					memset(found, 0, (size_t)C * sizeof *found);
 				int64_t cnt = 0;
 				for (int pass = 0; pass < 2; pass++) {
 					if (pass == 1 && max)
@@ -508,9 +508,13 @@ HOT static void pool_bwd(const nn_pool *p, const float *x, const float *y, const
 								cnt++;
 								if (max) {
 									const float *xp = x + b * p->h * p->w * C + off;
-									for (int64_t c = 0; c < C; c++)
-										if (arg[c] < 0 && xp[c] == yp[c])
-											arg[c] = off + c;
+									float *dp = dxb + off;
+									#pragma omp simd
+									for (int64_t c = 0; c < C; c++) {
+										float hit = found[c] == 0 && xp[c] == yp[c] ? 1.0f : 0.0f;
+										dp[c] += hit * gp[c];
+										found[c] += hit;
+									}
 								}
 							} else {
 								float *dp = dxb + off;
@@ -521,12 +525,8 @@ HOT static void pool_bwd(const nn_pool *p, const float *x, const float *y, const
 						}
 					}
 				}
-				if (max)
-					for (int64_t c = 0; c < C; c++)
-						if (arg[c] >= 0)
-							dxb[arg[c]] += gp[c];
 			}
-		free(arg);
+		free(found);
 	}
 }
 
