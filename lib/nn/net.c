@@ -497,8 +497,6 @@ static int choice_branches(nash_net *net, int c, nash_err *e, int **cons, int *n
 				net->nodes[j].branch = k;
 				T(net->nodes[j].out)->owner = c;
 				T(net->nodes[j].out)->branch = k;
-				if (!net->nodes[j].constant)
-					ch->bsize[k] += T(net->nodes[j].out)->v.numel;
 			}
 	}
 	free(in);
@@ -611,6 +609,51 @@ static void fuse(nash_net *net)
 			qn->dead = 1;
 			nd->aux[nd->naux++] = qn->in[1];
 		}
+	}
+}
+
+/* Sample relaxation: one branch of a Choice lives at a time, so the
+ * tensors of its branches share one pool (each branch from offset 0), and
+ * gradients another; gate evaluation of the other candidates in backward
+ * runs in a separate arena (the chosen branch's values are still needed). */
+static void branch_pools(nash_net *net)
+{
+	int64_t B = net->o.batch, arena = 0;
+	for (int c = 0; c < net->nchoices; c++) {
+		nn_choice *ch = &net->ch[c];
+		int64_t most = 0;
+		for (int k = 0; k < ch->nb; k++) {
+			int64_t off = 0;
+			for (int j = 0; j < ch->nbnodes[k]; j++) {
+				nn_node *nd = &net->nodes[ch->bnodes[k][j]];
+				nn_tensor *t = T(nd->out);
+				if (nd->dead || nd->constant || t->dead || t->kind != T_ACT || t->owner != c)
+					continue;
+				t->pooled = 1;
+				t->pool_off = off;
+				off += B * t->v.numel;
+			}
+			ch->bsize[k] = off;
+			most = off > most ? off : most;
+		}
+		arena = most > arena ? most : arena;
+		if (!most)
+			continue;
+		ch->pool = nn_falloc(net, (size_t)most);
+		if (net->o.train)
+			ch->gpool = nn_falloc(net, (size_t)most);
+		for (int k = 0; k < ch->nb; k++)
+			for (int j = 0; j < ch->nbnodes[k]; j++) {
+				nn_tensor *t = T(net->nodes[ch->bnodes[k][j]].out);
+				if (t->pooled && t->owner == c) {
+					t->val = ch->pool + t->pool_off;
+					t->grad = ch->gpool ? ch->gpool + t->pool_off : NULL;
+				}
+			}
+	}
+	if (net->o.train && arena) {
+		net->arena = nn_falloc(net, (size_t)arena);
+		net->arena_size = arena;
 	}
 }
 
@@ -822,9 +865,11 @@ static int compile(nash_net *net, nash_err *e)
 		fuse(net);
 	/* activation and gradient buffers */
 	int64_t B = net->o.batch;
+	if (net->o.relax == NASH_RELAX_SAMPLE)
+		branch_pools(net);
 	for (int id = 0; id < net->ntens; id++) {
 		nn_tensor *t = T(id);
-		if (t->dead)
+		if (t->dead || t->pooled)
 			continue;
 		if (t->kind == T_ACT || t->kind == T_INPUT) {
 			t->own_val = t->val = nn_falloc(net, (size_t)(B * t->v.numel));
@@ -876,9 +921,12 @@ void nash_net_free(nash_net *net)
 		free(net->params[i].w);
 		free(net->params[i].g);
 	}
-	for (int c = 0; c < net->nchoices; c++)
+	for (int c = 0; c < net->nchoices; c++) {
 		for (int k = 0; k < net->ch[c].nb; k++)
 			free(net->ch[c].bnodes[k]);
+		free(net->ch[c].pool);
+		free(net->ch[c].gpool);
+	}
 	free(net->ch);
 	free(net->params);
 	free(net->param_tensor);
@@ -1012,6 +1060,16 @@ static void choice_fwd(nash_net *net, nn_node *nd, int n)
 	}
 }
 
+/* Point branch k's pooled tensors at base (the pool or the arena). */
+static void branch_place(nash_net *net, nn_choice *ch, int c, int k, float *base)
+{
+	for (int j = 0; j < ch->nbnodes[k]; j++) {
+		nn_tensor *t = T(net->nodes[ch->bnodes[k][j]].out);
+		if (t->pooled && t->owner == c)
+			t->val = base + t->pool_off;
+	}
+}
+
 /* Run branch k's nodes forward (gate evaluation in the sampled path). */
 static int branch_eval(nash_net *net, nn_choice *ch, int k, int n, nash_err *e)
 {
@@ -1045,10 +1103,16 @@ static int choice_bwd(nash_net *net, nn_node *nd, int n, nash_err *e)
 			gate[k] = 0;
 			if (bt < 0)
 				continue;
-			if (sample && k != ch->fwd && T(bt)->owner == nd->a.choice.idx &&
-			    branch_eval(net, ch, k, n, e) < 0)
+			int c = nd->a.choice.idx, ev = sample && k != ch->fwd && T(bt)->owner == c;
+			if (ev && net->arena)
+				branch_place(net, ch, c, k, net->arena);
+			int rc = ev ? branch_eval(net, ch, k, n, e) : 0;
+			if (rc == 0)
+				gate[k] = dot(y->grad, T(bt)->val, m);
+			if (ev && net->arena)
+				branch_place(net, ch, c, k, ch->pool);
+			if (rc < 0)
 				return -1;
-			gate[k] = dot(y->grad, T(bt)->val, m);
 		}
 		for (int i = 0; i < ch->nb; i++) {
 			double s = 0;

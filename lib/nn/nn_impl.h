@@ -58,6 +58,7 @@ typedef struct nn_tensor {
 	int gset;                /* gradient written in the current backward */
 	int nuse;                /* consumers */
 	int dead;                /* never computed (fused away) */
+	int pooled;              /* lives in its Choice's pool (sample mode) */
 	/* quantizer scale tensors */
 	int scmode;              /* SC_* when used as a scale, else -1 */
 	float *log2v;            /* SC_LEARNED: the trained log2 values (param w) */
