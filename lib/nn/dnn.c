@@ -436,16 +436,25 @@ static dnnl_status_t run(nash_net *net, dnnl_primitive_t prim, const xarg *a, in
 	return st;
 }
 
+/* Weight reorders are small: below 64 K elements they run on one thread
+ * (a parallel region costs a barrier, and on a busy machine a barrier
+ * waits for a parked thread). */
 static dnnl_status_t reorder(nash_net *net, dnnl_primitive_t r, const dnnl_memory_desc_t *from, const void *src,
                              const dnnl_memory_desc_t *to, void *dst)
 {
 	xarg a[2] = {{DNNL_ARG_FROM, from, (void *)src}, {DNNL_ARG_TO, to, dst}};
-	return run(net, r, a, 2, 0);
+	int small = dnnl_memory_desc_get_size(to) < 65536 * sizeof(float), saved = omp_get_max_threads();
+	if (small)
+		omp_set_num_threads(1);
+	dnnl_status_t st = run(net, r, a, 2, 0);
+	if (small)
+		omp_set_num_threads(saved);
+	return st;
 }
 
 static void add_into(float *dst, const float *src, int64_t m)
 {
-	#pragma omp parallel for simd schedule(static)
+	#pragma omp parallel for simd schedule(static) num_threads(m >= 32768 ? omp_get_max_threads() : 1)
 	for (int64_t i = 0; i < m; i++)
 		dst[i] += src[i];
 }
