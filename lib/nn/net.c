@@ -655,7 +655,6 @@ static void branch_pools(nash_net *net)
 	}
 	if (net->o.train && arena) {
 		net->arena = nn_falloc(net, (size_t)arena);
-		net->arena_size = arena;
 	}
 }
 

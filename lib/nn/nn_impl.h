@@ -149,9 +149,7 @@ struct nash_net {
 	float *arena;            /* gate evaluation (sample mode) */
 	float **slots;           /* inference: shared activation buffers */
 	int nslots;
-	int64_t arena_size;      /* floats per image */
 	size_t bytes;
-	int nonfinite_node;
 	struct nn_dnn_ctx *dnn;
 	/* name index */
 	int *hidx;
