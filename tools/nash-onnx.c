@@ -4,6 +4,7 @@
 #include "onnx/qonnx.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,6 +63,27 @@ static char *file_name(const char *graph)
 	return s;
 }
 
+/* Write the model: atomically (temporary file, rename) for a regular
+ * file; straight into an existing device or FIFO (-o /dev/stdout), which
+ * a rename would replace. */
+static int write_model(const char *path, const unsigned char *buf, size_t n, nash_err *e)
+{
+	struct stat st;
+	if (!strcmp(path, "-"))
+		return nash_write_all(1, buf, n, e) < 0 ? (nash_err_prefix(e, "stdout: "), -1) : 0;
+	if (stat(path, &st) < 0 || S_ISREG(st.st_mode))
+		return nash_write_file_atomic(path, buf, n, e);
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return nash_fail(e, "%s: %s", path, strerror(errno));
+	int rc = nash_write_all(fd, buf, n, e);
+	if (rc < 0)
+		nash_err_prefix(e, "%s: ", path);
+	if (close(fd) < 0 && rc == 0)
+		rc = nash_fail(e, "%s: %s", path, strerror(errno));
+	return rc;
+}
+
 static int export_one(nash_graph *g, void *ctx, nash_err *e)
 {
 	(void)ctx;
@@ -93,7 +115,7 @@ static int export_one(nash_graph *g, void *ctx, nash_err *e)
 	if (rc < 0)
 		nash_err_prefix(e, "%s: ", path);
 	else
-		rc = nash_write_file_atomic(path, buf, n, e);
+		rc = write_model(path, buf, n, e);
 	if (rc == 0) {
 		nash_val *m = nash_meta(g, "onnx");
 		nash_val_set(m, "exported", nash_val_str(path));
@@ -114,14 +136,22 @@ static int run_export(char **files, int nfiles)
 	struct stat st;
 	if (l == 0)
 		die_usage("-o: empty path");
-	if (stat(opt.output, &st) == 0 && S_ISDIR(st.st_mode))
+	if (strcmp(opt.output, "-") && stat(opt.output, &st) == 0 && S_ISDIR(st.st_mode))
 		opt.dir = 1;
 	else if (opt.output[l - 1] == '/') {
 		opt.dir = 1;
 		if (mkdir(opt.output, 0777) < 0 && errno != EEXIST)
 			die("%s: cannot create the directory: %s", opt.output, strerror(errno));
 	}
-	opt.pass = !isatty(1);
+	/* the stream passes on to stdout unless the model goes there */
+	struct stat so;
+	int to_stdout = !strcmp(opt.output, "-") ||
+	                (fstat(1, &so) == 0 && stat(opt.output, &st) == 0 && so.st_dev == st.st_dev && so.st_ino == st.st_ino);
+	if (to_stdout && opt.dir)
+		die_usage("-o: a directory cannot be standard output");
+	if (to_stdout)
+		tool_stdout_binary();
+	opt.pass = !to_stdout && !isatty(1);
 	long n = tool_each_graph(files, nfiles, export_one, NULL, opt.pass);
 	if (n == 0)
 		die("no graph in the input: nothing to export");
@@ -168,14 +198,19 @@ int main(int argc, char **argv)
 	if (!is_export && !is_import) {
 		/* options before the command: only --help and --version make sense */
 		int c;
+		opterr = 0;
 		while ((c = getopt_long(argc, argv, "hq", lo, NULL)) != -1)
-			tool_std_option(c, help);
+			if (c != '?')
+				tool_std_option(c, help);
 		die_usage("unknown command '%s': export or import", cmd);
 	}
 	int c;
 	int sargc = argc - 1;
 	char **sargv = argv + 1;  /* options after the command */
-	while ((c = getopt_long(sargc, sargv, "o:n:qh", lo, NULL)) != -1) {
+	opterr = 0;  /* our own one-line message names the option */
+	while ((c = getopt_long(sargc, sargv, ":o:n:qh", lo, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			die_usage("%s option '%s'", c == ':' ? "missing argument to" : "unknown", sargv[optind - 1]);
 		if (tool_std_option(c, help))
 			continue;
 		switch (c) {
