@@ -1,19 +1,23 @@
 #!/usr/bin/env bats
 # nash-onnx: QONNX export and import.
-# Until nash-quant is merged, quantized graphs come from the fixture in
-# tests/unit/test_onnx.c (test_onnx emit), which inserts quantizers the way
-# nash-ops(7) says nash-quant does. Hand-built QONNX models and an
-# independent numpy evaluator of ONNX/QONNX come from tests/qonnx_models.py
-# (Debian's python3-onnx only).
+# Quantized graphs come from nash-gen | nash-quant; hand-built QONNX models
+# and an independent numpy evaluator of ONNX/QONNX from tests/qonnx_models.py
+# (Debian's python3-onnx only); reference logits of nash graphs from the
+# double-precision evaluator in tests/unit/test_onnx.c (test_onnx forward).
 load helpers
 
 PY=/usr/bin/python3
 MODELS="$BATS_TEST_DIRNAME/qonnx_models.py"
+GENO='skip_connect@0,max_pool_3x3@0,conv_5x5@1,conv_1x1@2/skip_connect@0,max_pool_3x3@0,none,conv_3x3@0/c1@0,-,-,-/-,-,-,-'
 
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
-	gen="$NASH_BUILD/tests/test_onnx"
-	for a in tfc tfc-w1a2 cnv resnet nash; do "$gen" emit "$a" "$a.nash"; done
+	nash-gen tfc | nash-quant --preset w2a2 >tfc.nash
+	nash-gen tfc | nash-quant --preset w1a1 >tfc-w1a1.nash
+	nash-gen cnv | nash-quant --preset w1a2 >cnv.nash
+	nash-gen resnet18 --input 1x28x28 --width 4 | nash-quant --preset w2a2 >resnet.nash
+	nash-gen resnet18 --input 1x28x28 --width 4 --style ref --nash v1 --genotype "$GENO" |
+		nash-quant --preset nash-v1 >nash.nash
 	mkdir -p hb && $PY "$MODELS" make hb
 }
 
@@ -46,7 +50,7 @@ same() { # A.nash B.nash
 	assert [d.dim_value for d in g.input[0].type.tensor_type.shape.dim] == [1, 1, 28, 28]
 	assert [d.dim_value for d in g.output[0].type.tensor_type.shape.dim] == [1, 10]
 	inits = {t.name for t in g.initializer}
-	assert "fc0.weight" in inits and "fc0.wscale" in inits
+	assert "fc0.weight" in inits and "fc0.wq.scale" in inits and "fc0.wq.int" not in inits
 	gemm = [n for n in g.node if n.op_type == "Gemm"]
 	assert all(onnx.helper.get_attribute_value(a) == 1 for n in gemm for a in n.attribute if a.name == "transB")
 	assert not [n for n in g.node if n.op_type in ("HardTanh", "Clip")], "redundant HardTanh kept"
@@ -55,7 +59,7 @@ same() { # A.nash B.nash
 }
 
 @test "export then import gives the same graph, tensors bit for bit" {
-	for a in tfc tfc-w1a2 cnv resnet nash; do
+	for a in tfc tfc-w1a1 cnv resnet nash; do
 		nash-onnx export -o "$a.onnx" "$a.nash" >/dev/null
 		nash-onnx import "$a.onnx" >"$a.back.nash"
 		run same "$a.nash" "$a.back.nash"
@@ -80,10 +84,10 @@ same() { # A.nash B.nash
 @test "-o DIR/ writes one file per graph, named after the graph" {
 	cat tfc.nash resnet.nash nash.nash | nash-onnx export -o sweep/ >pass.nash
 	run ls sweep
-	assert_output "$(printf '%s\n' resnet18-nash-v1-w4-g77338539.onnx resnet18-w4.onnx tfc.onnx)"
+	assert_output "$(printf '%s\n' resnet18-nash-v1-w4-g77338539-nash-v1.onnx resnet18-w4-w2a2.onnx tfc-w2a2.onnx)"
 	run $PY "$MODELS" check sweep/*.onnx
 	assert_success
-	[ "$(nash-dump pass.nash | cut -f 1 | tr '\n' ' ')" = "tfc resnet18-w4 resnet18-nash-v1-w4-g77338539 " ]
+	[ "$(nash-dump pass.nash | cut -f 1 | tr '\n' ' ')" = "tfc-w2a2 resnet18-w4-w2a2 resnet18-nash-v1-w4-g77338539-nash-v1 " ]
 	# an existing directory works without the slash
 	nash-onnx export -o sweep tfc.nash >/dev/null
 	[ -z "$(ls -A sweep | grep -v '\.onnx$')" ]
@@ -97,7 +101,7 @@ same() { # A.nash B.nash
 	cat tfc.nash tfc.nash >two.nash
 	run --separate-stderr nash-onnx export -o dup/ two.nash
 	assert_error_line nash-onnx 1
-	[[ "$stderr" == *"dup/tfc.onnx: two graphs of the stream map to this file"* ]]
+	[[ "$stderr" == *"dup/tfc-w2a2.onnx: two graphs of the stream map to this file"* ]]
 	run --separate-stderr nash-onnx export -o one.onnx two.nash
 	assert_error_line nash-onnx 1
 	[[ "$stderr" == *"one.onnx: the stream holds more than one graph"*"-o DIR/"* ]]
@@ -122,11 +126,25 @@ same() { # A.nash B.nash
 	$PY -c 'import onnx, sys; sys.exit(len(onnx.load("bare.onnx").metadata_props))'
 	nash-onnx import bare.onnx >bare.nash
 	[ "$(nash-dump bare.nash | cut -f 1)" = bare ]
-	nash-dump --nodes bare.nash >nodes.txt
-	grep -q 'input.quant .*"scale_mode":"const","target":"input"' nodes.txt
-	grep -q 'stem.conv.wquant .*"scale_mode":"stats","target":"weight"' nodes.txt
-	grep -q 'stem.relu.quant .*"scale_mode":"learned","target":"act"' nodes.txt
-	grep -q 'layer1.0.add.qa .*"scale_mode":"learned","target":"adder"' nodes.txt
+	nash-dump -j bare.nash >bare.json
+	$PY - <<-'EOF'
+	import json
+	g = json.load(open("bare.json"))[0]
+	n = {x["name"]: x["attr"] for x in g["nodes"]}
+	def role(name, target, mode):
+	    a = n[name]
+	    assert (a.get("target"), a.get("scale_mode")) == (target, mode), (name, a)
+	role("input.q", "input", "const")
+	role("stem.conv.wq", "weight", "stats")
+	role("stem.relu.aq", "act", "learned")
+	role("layer1.0.add.qa", "adder", "learned")
+	role("layer1.0.add.qb", "adder", "learned")
+	role("head.fc.bq", "bias", "product")
+	assert n["head.fc.bq"]["scale_from"] == ["layer4.1.relu2.aq.scale", "head.fc.wq.scale"], n["head.fc.bq"]
+	assert n["stem.conv.wq"]["int_tensor"] == "stem.conv.wq.int"
+	t = g["tensors"]["stem.conv.wq.int"]
+	assert t["dtype"] == "int8" and t["datatype"] == "INT8" and t["shape"] == [4, 1, 3, 3], t
+	EOF
 	# and the same logits
 	for s in 1 2; do diff <("$fwd" forward resnet.nash $s) <("$fwd" forward bare.nash $s); done
 	# --ignore-nash-meta reads a file with metadata the same way
@@ -286,8 +304,8 @@ assert q["add.qa"]["in"][1] == q["add.qb"]["in"][1], (q["add.qa"]["in"], q["add.
 	head -c $(( $(wc -c <tfc.nash) + 1000 )) two.nash >trunc.nash
 	run --separate-stderr nash-onnx export -o part/ trunc.nash
 	assert_error_line nash-onnx 1
-	[ "$(ls part)" = tfc.onnx ]
-	$PY "$MODELS" check part/tfc.onnx
+	[ "$(ls part)" = tfc-w2a2.onnx ]
+	$PY "$MODELS" check part/tfc-w2a2.onnx
 }
 
 @test "-o - writes the model to stdout (and not the stream)" {
@@ -320,7 +338,7 @@ assert q["add.qa"]["in"][1] == q["add.qb"]["in"][1], (q["add.qa"]["in"], q["add.
 	cat tfc.nash resnet.nash >q.nash
 	run sh -c 'nash-onnx export -o qonnx/ q.nash | nash-dump'
 	assert_success
-	assert_line --index 0 --regexp "^tfc	nodes="
+	assert_line --index 0 --regexp "^tfc-w2a2	nodes="
 	[ "$(ls qonnx | wc -l)" -eq 2 ]
 	cp hb/cnv_like.onnx brevitas_cnv.onnx
 	nash-onnx import brevitas_cnv.onnx >cnv.nash
@@ -330,5 +348,5 @@ assert q["add.qa"]["in"][1] == q["add.qb"]["in"][1], (q["add.qa"]["in"], q["add.
 	nash-onnx export -o m.onnx q.nash >/dev/null
 	run sh -c 'nash-onnx import m.onnx | nash-dump --nodes'
 	assert_success
-	assert_output --partial "Quant                      input.quant"
+	assert_output --partial "Quant                      input.q "
 }

@@ -150,7 +150,7 @@ def cnv_like(path):
     x = m.node("MaxPool", [x], {"kernel_shape": [2, 2], "strides": [2, 2]}, name="pool0")
     w1 = f32(rng.normal(0, 0.3, (8, 8, 3, 3)))
     wq1 = m.node("BipolarQuant", [m.const("c1.w", w1),
-                                  m.const("c1.ws", f32(np.abs(w1).reshape(8, -1).mean(1).reshape(8, 1, 1, 1)))],
+                                  m.const("c1.ws", f32(np.abs(w1.astype(np.float64)).reshape(8, -1).mean(1).reshape(8, 1, 1, 1)))],
                  {}, Q, "c1.wq")
     x = m.node("Conv", [x, wq1], {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"}, name="c1")
     x = m.node("Clip", [x, m.const("lo", f32(0)), m.const("hi", f32(6))], name="clip0")

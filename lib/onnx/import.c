@@ -1,6 +1,7 @@
 /* import.c - QONNX (and plain ONNX) models as nash graphs. */
 #include "onnx/priv.h"
 #include "nn/nn.h"
+#include "quant/quant.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1027,22 +1028,18 @@ static int scale_equal(const nash_tensor *a, const nash_tensor *b)
 	return !memcmp(a->data, b->data, nash_tensor_nbytes(a));
 }
 
-static int near_rel(double a, double b)
-{
-	return fabs(a - b) <= 1e-5 * fmax(fabs(a), fabs(b));
-}
-
-/* The quantizer that sets the scale of activation t: walk up through ops
- * that keep the scale. */
-static const nash_node *act_quantizer(const nash_graph *g, const char *t)
+/* The scale tensor of activation t: that of the quantizer (or Trunc,
+ * which keeps its input's scale) found walking up through ops that keep
+ * the scale; NULL if there is none. */
+static const char *act_scale(const nash_graph *g, const char *t)
 {
 	for (int hop = 0; hop < 64; hop++) {
 		int p = nash_graph_producer(g, t);
 		if (p < 0)
 			return NULL;
 		const nash_node *n = g->nodes[p];
-		if (!strcmp(n->op, "Quant") || !strcmp(n->op, "BipolarQuant"))
-			return n;
+		if (!strcmp(n->op, "Quant") || !strcmp(n->op, "BipolarQuant") || !strcmp(n->op, "Trunc"))
+			return n->nin > 1 ? n->in[1] : NULL;
 		if (strcmp(n->op, "MaxPool") && strcmp(n->op, "Flatten") && strcmp(n->op, "Identity"))
 			return NULL;
 		t = n->in[0];
@@ -1064,7 +1061,7 @@ static int weight_mode_stats(const nash_graph *g, const nash_node *q)
 	int ok = 1;
 	const float *have = p.scale->data;
 	for (int64_t r = 0; r < rows && ok; r++)
-		ok = near_rel(s[r], have[r]);
+		ok = s[r] == have[r];  /* exact: the integer export recomputes stats scales */
 	free(s);
 	return ok;
 }
@@ -1114,7 +1111,8 @@ static void infer_roles(nash_graph *g)
 			target = "input";
 			mode = "const";
 		} else if (x && x->data) {
-			target = "weight";
+			target = NULL;
+			mode = "const";
 			const nash_node *user = NULL;
 			int slot = -1;
 			for (int j = 0; j < g->nnodes && !user; j++) {
@@ -1128,19 +1126,18 @@ static void infer_roles(nash_graph *g)
 			if (slot == 2) {
 				target = "bias";
 				mode = "const";
-				const nash_node *qi = act_quantizer(g, user->in[0]);
+				const char *qi = act_scale(g, user->in[0]);
 				int pw = nash_graph_producer(g, user->in[1]);
 				const nash_node *qw = pw >= 0 ? g->nodes[pw] : NULL;
 				const nash_tensor *sb = nash_tensor_find(g, q->in[1]);
-				const nash_tensor *si = qi ? nash_tensor_find(g, qi->in[1]) : NULL;
+				const nash_tensor *si = qi ? nash_tensor_find(g, qi) : NULL;
 				const nash_tensor *sw = qw && (!strcmp(qw->op, "Quant") || !strcmp(qw->op, "BipolarQuant"))
 				                        ? nash_tensor_find(g, qw->in[1]) : NULL;
 				if (sb && si && sw && sb->data && si->data && sw->data && nash_tensor_numel(si) == 1) {
 					int64_t nb = nash_tensor_numel(sb), nw = nash_tensor_numel(sw);
 					int ok = nb == nw || nw == 1;
-					for (int64_t k = 0; k < nb && ok; k++)
-						ok = near_rel(((float *)sb->data)[k],
-						              (double)((float *)si->data)[0] * ((float *)sw->data)[nw == 1 ? 0 : k]);
+					for (int64_t k = 0; k < nb && ok; k++)  /* exact: the export refreshes products */
+						ok = ((float *)sb->data)[k] == ((float *)si->data)[0] * ((float *)sw->data)[nw == 1 ? 0 : k];
 					if (ok) {
 						mode = "product";
 						nash_val *l = nash_val_arr();
@@ -1149,12 +1146,17 @@ static void infer_roles(nash_graph *g)
 						nash_val_set(q->attr, "scale_from", l);
 					}
 				}
-			} else
+			} else if (slot == 1) {
+				target = "weight";
 				mode = weight_mode_stats(g, q) ? "stats" : "learned";
+			}
 		}
+		if (!strcmp(q->op, "BipolarQuant") && !strcmp(target, "act"))
+			mode = "const";  /* a bipolar activation's scale is a constant (1) */
 		if (!nash_attr_has(q, "scale_mode"))
 			nash_attr_set_str(q, "scale_mode", mode);
-		nash_attr_set_str(q, "target", target);
+		if (target)  /* a quantized constant that is no weight or bias has none */
+			nash_attr_set_str(q, "target", target);
 	}
 }
 
@@ -1496,6 +1498,12 @@ nash_graph *nash_onnx_import(const void *buf, size_t nbuf, const char *label,
 	}
 	infer_roles(x.g);
 	nash_graph_prune(x.g);
+	/* the integers of weight and bias quantizers, as nash-ops(7) keeps them */
+	if (nash_quant_export(x.g, e) < 0) {
+		nash_err_prefix(e, "%s: ", label);
+		rc = -1;
+		goto out;
+	}
 	{
 		nash_val *mo = nash_val_map();
 		nash_val_set(mo, "imported", nash_val_str(label));

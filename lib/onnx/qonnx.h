@@ -63,12 +63,15 @@ typedef struct nash_onnx_import_opts {
  * Relu, Dropout becomes Identity. Quantizers without nash's scale_mode and
  * target get them inferred: a Quant on a graph input is the input
  * quantizer (const), on the weight of a Conv/Gemm a weight quantizer
- * (stats when the scale is max|W|/(2^(b-1)-1) per channel, else learned),
- * on a bias a bias quantizer (product when its scale is the product of
- * the input and weight scales), two quantizers of equal scale feeding one
- * Add the adder pair (they then share one scale tensor), any other an
- * activation quantizer (learned). Unsupported ops, opsets, external data
- * and undefined inputs (a missing initializer) fail naming the node. */
+ * (stats when the scale is exactly what nash_qscale_stats gives, else
+ * learned), on a bias a bias quantizer (product when its scale is exactly
+ * the product of the input and weight scales), two quantizers of equal
+ * scale feeding one Add the adder pair (they then share one scale tensor),
+ * any other an activation quantizer (learned). Then nash_quant_export
+ * (lib/quant) stores the integers of weight and bias quantizers, so the
+ * graph is what nash-quant would hand on. Unsupported ops, opsets,
+ * external data and undefined inputs (a missing initializer) fail naming
+ * the node. */
 nash_graph *nash_onnx_import(const void *buf, size_t n, const char *label,
                              const nash_onnx_import_opts *o, nash_err *e);
 
