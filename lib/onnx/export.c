@@ -174,7 +174,8 @@ static Onnx__TensorProto *tensor_new(ex *x, const char *name, int type, int ndim
 	t->data_type = type;
 	t->n_dims = (size_t)ndim;
 	t->dims = ox_alloc(&x->a, ((size_t)ndim + 1) * sizeof *t->dims);
-	memcpy(t->dims, shape, (size_t)ndim * sizeof *shape);
+	if (ndim)
+		memcpy(t->dims, shape, (size_t)ndim * sizeof *shape);
 	return t;
 }
 

@@ -225,10 +225,21 @@ static int int_list(const ox_const *c, int64_t *out, int max)
 	return (int)n;
 }
 
+/* Folding makes shape arithmetic, not weights: a result beyond this many
+ * elements (or a shape that overflows) is refused rather than allocated. */
+#define FOLD_MAX_NUMEL ((int64_t)1 << 24)
+static int too_big(int nd, const int64_t *d, char *why, size_t nw)
+{
+	int64_t n = nash_shape_numel(nd, d);
+	if (n < 0 || n > FOLD_MAX_NUMEL)
+		return why_fmt(why, nw, "folding would make a constant of more than %lld elements", (long long)FOLD_MAX_NUMEL);
+	return 0;
+}
+
 static int bcast(const ox_const *a, const ox_const *b, const char *op, ox_const *o, char *why, size_t nw)
 {
 	int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
-	int64_t d[NASH_MAXDIM], sa[NASH_MAXDIM], sb[NASH_MAXDIM], da[NASH_MAXDIM], db[NASH_MAXDIM];
+	int64_t d[NASH_MAXDIM] = {0}, sa[NASH_MAXDIM], sb[NASH_MAXDIM], da[NASH_MAXDIM], db[NASH_MAXDIM];
 	for (int i = 0; i < nd; i++) {
 		int ia = a->ndim - nd + i, ib = b->ndim - nd + i;
 		da[i] = ia >= 0 ? a->d[ia] : 1;
@@ -237,6 +248,8 @@ static int bcast(const ox_const *a, const ox_const *b, const char *op, ox_const 
 			return why_fmt(why, nw, "constant shapes do not broadcast");
 		d[i] = da[i] == 1 ? db[i] : da[i];
 	}
+	if (too_big(nd, d, why, nw) < 0)
+		return -1;
 	strides_of(nd, da, sa);
 	strides_of(nd, db, sb);
 	int fl = a->f || b->f;
@@ -574,6 +587,8 @@ int ox_fold(const Onnx__NodeProto *n, int opset, const ox_const *const *in, int 
 			d[a] += in[k]->d[a];
 			fl |= in[k]->f != NULL;
 		}
+		if (too_big(x->ndim, d, why, nw) < 0)
+			return -1;
 		ox_const_make(out, fl ? T_FLOAT : x->et, x->ndim, d);
 		int64_t outer = nash_shape_numel(a, d), pos = 0;
 		for (int64_t o = 0; o < outer; o++)
@@ -609,6 +624,8 @@ int ox_fold(const Onnx__NodeProto *n, int opset, const ox_const *const *in, int 
 			d[nd++] = ind->d[i];
 		for (int i = a + 1; i < x->ndim; i++)
 			d[nd++] = x->d[i];
+		if (too_big(nd, d, why, nw) < 0)
+			return -1;
 		ox_const_make(out, x->et, nd, d);
 		ga_ctx t = {x, ind, a, {0}, {0}};
 		strides_of(x->ndim, x->d, t.st);
@@ -621,6 +638,11 @@ int ox_fold(const Onnx__NodeProto *n, int opset, const ox_const *const *in, int 
 		int c = int_list(x, d, NASH_MAXDIM);
 		if (c < 0)
 			return why_fmt(why, nw, "ConstantOfShape needs a 1-D shape");
+		for (int i = 0; i < c; i++)
+			if (d[i] < 0)
+				return why_fmt(why, nw, "ConstantOfShape with a negative dimension");
+		if (too_big(c, d, why, nw) < 0)
+			return -1;
 		const Onnx__AttributeProto *va = ox_attr(n, "value");
 		ox_const v = {0};
 		if (va && va->t) {

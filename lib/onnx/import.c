@@ -97,7 +97,7 @@ static int nfail(im *x, const Onnx__NodeProto *n, const char *name, const char *
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	return nash_fail(x->e, "%s: node %s (%s): %s", x->label, name, n->op_type, buf);
+	return nash_fail(x->e, "%s: node %s (%s): %s", x->label, name, n->op_type ? n->op_type : "", buf);
 }
 
 /* The input k of n, or NULL when absent ("" or beyond the list). */
@@ -822,8 +822,8 @@ static void extra_attrs(nash_node *o, const Onnx__NodeProto *n, const char *cons
 {
 	for (size_t i = 0; i < n->n_attribute; i++) {
 		const Onnx__AttributeProto *a = n->attribute[i];
-		int s = 0;
-		for (int k = 0; skip[k]; k++)
+		int s = !a->name || !a->name[0];
+		for (int k = 0; !s && skip[k]; k++)
 			s |= !strcmp(a->name, skip[k]);
 		if (s || nash_attr_has(o, a->name))
 			continue;
@@ -933,7 +933,9 @@ static int is_std_domain(const char *d)
 
 static int convert_node(im *x, const Onnx__NodeProto *n, int i, int qver)
 {
-	const char *op = n->op_type ? n->op_type : "";
+	if (!n->op_type || !n->op_type[0])
+		return nash_fail(x->e, "%s: node %d (%s) has no op_type", x->label, i, n->name ? n->name : "unnamed");
+	const char *op = n->op_type;
 	const char *name = node_name(x, n, i);
 	for (size_t k = 0; k < n->n_input; k++)
 		if (n->input[k][0] && !tget(x, n->input[k]))
@@ -963,6 +965,8 @@ static int convert_node(im *x, const Onnx__NodeProto *n, int i, int qver)
 	if (!strcmp(op, "Shape") && n->n_input == 1) {
 		tinfo *t = input(x, n, 0);
 		const nash_tensor *s = act_shape(x, t);
+		if (t && t->kind == K_ACT && s && s->ndim + 1 > NASH_MAXDIM)
+			return nfail(x, n, name, "Shape of a %d-dimensional tensor", s->ndim + 1);
 		if (t && t->kind == K_ACT && s) {
 			shp.ndim = s->ndim + 1;  /* a shape-only stand-in, batch 1 */
 			shp.d[0] = 1;
