@@ -334,19 +334,22 @@ def evaluate(model, x):
         i = [env[k] if k else None for k in n.input]
         op = n.op_type
         if op in ("Quant", "IntQuant"):
+            # float32 throughout, as QONNX's numpy reference computes on
+            # float32 initializers (and Brevitas in torch)
             lo, hi = qrange(int(i[3]), a.get("signed", 1), a.get("narrow", 0))
-            y = np.asarray(i[0], np.float64) / np.asarray(i[1], np.float64) + float(i[2])
+            s, z = f32(i[1]), f32(i[2])
+            y = f32(i[0]) / s + z
             mode = a.get("rounding_mode", b"ROUND")
-            y = rnd(np.clip(y, lo, hi), mode.decode() if isinstance(mode, bytes) else mode)
-            r = (y - float(i[2])) * np.asarray(i[1], np.float64)
+            y = rnd(np.clip(y, f32(lo), f32(hi)), mode.decode() if isinstance(mode, bytes) else mode)
+            r = (y - z) * s
         elif op == "BipolarQuant":
-            s = np.asarray(i[1], np.float64)
+            s = f32(i[1])
             r = np.where(i[0] >= 0, s, -s)
         elif op == "Trunc":
-            s, z = np.asarray(i[1], np.float64), float(i[2])
+            s, z = f32(i[1]), f32(i[2])
             mode = a.get("rounding_mode", b"FLOOR")
-            y = np.round(np.asarray(i[0], np.float64) / s + z)
-            y = rnd(y / 2.0 ** (float(i[3]) - float(i[4])), mode.decode() if isinstance(mode, bytes) else mode)
+            y = np.round(f32(i[0]) / s + z)
+            y = rnd(y / f32(2.0 ** (float(i[3]) - float(i[4]))), mode.decode() if isinstance(mode, bytes) else mode)
             r = (y - z) * s
         elif op == "Conv":
             w = i[1]

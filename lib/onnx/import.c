@@ -878,7 +878,7 @@ static int quant(im *x, const Onnx__NodeProto *n, const char *name, int qver)
 	/* QONNX reads a 1-bit signed Quant as bipolar */
 	if (!bip && !trunc && ox_const_at(&B->c, 0) == 1 && is_signed && ox_const_at(&Z->c, 0) == 0)
 		bip = 1, op = "BipolarQuant";
-	const char *in[5] = {operand(x, X, -1), param_of(x, S, rank, 1)};
+	const char *in[5] = {X->kind == K_CONST ? param_of(x, X, -1, 1) : X->act, param_of(x, S, rank, 1)};
 	int nin = 2;
 	if (!bip) {
 		in[2] = param_of(x, Z, 0, 1);

@@ -5,9 +5,10 @@
  * without nash's metadata, HardTanh elision, error paths.
  *
  *   test_onnx                  run the tests (TAP)
- *   test_onnx forward FILE SEED  logits of the reference evaluator for the
- *                              first graph of FILE on the image of SEED
- *                              (the image tests/qonnx_models.py makes) */
+ *   test_onnx forward FILE SEED [nn]  logits of the reference evaluator
+ *                              (or the nn engine) for the first graph of
+ *                              FILE on the image of SEED (the image
+ *                              tests/qonnx_models.py makes) */
 #include "core/nash.h"
 #include "models/models.h"
 #include "nn/nn.h"
@@ -148,7 +149,10 @@ static int same_nn(nash_graph *a, nash_graph *b, int n, char *why, size_t nw)
 
 /* ------------------------------------------- reference forward (float) */
 /* An independent evaluator of the float-level ops with fake quantization,
- * written from nash-ops(7), for one image; enough to compare graphs. */
+ * written from nash-ops(7), for one image; enough to compare graphs. Sums
+ * accumulate in double and are stored as float; quantizers compute in
+ * float (as QONNX's numpy reference, torch and the nn engine do: at an
+ * exact tie of x / scale the precision decides the rounding). */
 
 typedef struct rt { char *name; int nd; int64_t d[4]; float *v; } rt;
 typedef struct ref { rt **t; int n; } ref;  /* entries never move */
@@ -235,16 +239,18 @@ static int ref_node(ref *r, const nash_graph *g, const nash_node *n)
 			sh = ldexp(1, (int)rfind(r, g, n->in[3])->v[0] - (int)rfind(r, g, n->in[4])->v[0]);
 		}
 		s = rfind(r, g, n->in[1]);
+		/* quantizers in float, as QONNX's reference and torch compute them */
+		float zf = (float)z, shf = (float)sh, lof = (float)lo, hif = (float)hi;
 		for (int64_t k = 0; k < numel(y); k++) {
-			double sc = s->v[bidx(s, x->nd, x->d, k)], v = x->v[k];
+			float sc = s->v[bidx(s, x->nd, x->d, k)], v = x->v[k];
 			if (!strcmp(op, "BipolarQuant"))
-				y->v[k] = (float)(v >= 0 ? sc : -sc);
+				y->v[k] = v >= 0 ? sc : -sc;
 			else if (!strcmp(op, "Trunc"))
-				y->v[k] = (float)((rround(nearbyint(v / sc + z) / sh, mode) - z) * sc);
+				y->v[k] = ((float)rround(rintf(v / sc + zf) / shf, mode) - zf) * sc;
 			else {
-				double q = nearbyint(v / sc + z);
-				q = q < lo ? lo : q > hi ? hi : q;
-				y->v[k] = (float)((q - z) * sc);
+				float q = (float)rround(v / sc + zf, mode);
+				q = q < lof ? lof : q > hif ? hif : q;
+				y->v[k] = (q - zf) * sc;
 			}
 		}
 		return 0;
@@ -788,8 +794,9 @@ static void test_b64(void)
 
 int main(int argc, char **argv)
 {
-	if (argc == 4 && !strcmp(argv[1], "forward")) {
-		/* the reference logits of the first graph of a stream, one per line */
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "forward")) {
+		/* the logits of the first graph of a stream, one per line: the
+		 * reference evaluator's, or with "nn" the engine's */
 		nash_graph **gs;
 		nash_err e = {{0}};
 		int n = nash_read_graphs_file(argv[2], &gs, &e);
@@ -798,7 +805,19 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		int64_t k = 0;
-		float *y = ref_forward(gs[0], (uint64_t)atoll(argv[3]), &k);
+		int seed = atoi(argv[3]);
+		float *y = NULL;
+		if (argc == 5) {  /* nn: images 0..seed, the last one printed */
+			float *all = nn_forward(gs[0], seed + 1, &k, &e);
+			if (!all) {
+				fprintf(stderr, "forward: %s\n", e.msg);
+				return 1;
+			}
+			y = malloc((size_t)k * sizeof *y);
+			memcpy(y, all + (size_t)(seed * k), (size_t)k * sizeof *y);
+			free(all);
+		} else
+			y = ref_forward(gs[0], (uint64_t)seed, &k);
 		if (!y) {
 			fprintf(stderr, "forward: an op outside the reference evaluator\n");
 			return 1;
