@@ -172,10 +172,12 @@ static const nash_tensor *act_shape(const im *x, const tinfo *t)
 static int infer_node(im *x, const Onnx__NodeProto *on, nash_node *n)
 {
 	nash_shape_fn fn = nash_shape_rule(n->op);
-	nash_shape st[16], os[16];
-	const nash_shape *ish[16];
-	if (!fn || n->nin > 16 || n->nout > 16)
+	nash_shape st[40], os[16];
+	const nash_shape *ish[40];
+	if (!fn)
 		return nfail(x, on, n->name, "no shape rule for %s", n->op);
+	if (n->nin > 40 || n->nout > 16)
+		return nfail(x, on, n->name, "too many inputs or outputs");
 	for (int k = 0; k < n->nin; k++) {
 		ish[k] = NULL;
 		if (!n->in[k][0])
@@ -230,6 +232,7 @@ static nash_node *add(im *x, const Onnx__NodeProto *on, const char *name, const 
 	for (int k = 0; k < nout; k++) {
 		tinfo *t = tnew(x, on->output[k]);
 		t->kind = K_ACT;
+		free(t->act);
 		t->act = nash_strdup(on->output[k]);
 	}
 	return n;
@@ -289,6 +292,8 @@ static int spatial(im *x, const Onnx__NodeProto *n, const char *name, nash_node 
 		nash_attr_set_ints(o, "dilations", c, v);
 	}
 	ox_attr_ints(n, "strides", st, 2);
+	if (st[0] < 1 || st[1] < 1 || dil[0] < 1 || dil[1] < 1 || kernel[0] < 1 || kernel[1] < 1)
+		return nfail(x, n, name, "strides, dilations and kernel_shape must be positive");
 	char *ap = ox_attr_str(n, "auto_pad");
 	int rc = 0;
 	if (ap && strcmp(ap, "NOTSET") && strcmp(ap, "")) {
@@ -336,6 +341,8 @@ static int conv(im *x, const Onnx__NodeProto *n, const char *name)
 	nash_node *o = add(x, n, name, "Conv", in, B ? 3 : 2, 1);
 	int64_t k[8];
 	int c = ox_attr_ints(n, "kernel_shape", k, 8);
+	if (c >= 0 && c != 2)
+		return nfail(x, n, name, "only 2-D convolutions are supported (kernel_shape has %d entries)", c);
 	if (c >= 0)
 		nash_attr_set_ints(o, "kernel_shape", c, k);
 	else
@@ -384,6 +391,8 @@ static int batchnorm(im *x, const Onnx__NodeProto *n, const char *name)
 			return -1;
 	if (ox_attr_int(n, "training_mode", 0))
 		return nfail(x, n, name, "training_mode = 1 is not supported");
+	if (!ox_attr_int(n, "spatial", 1))
+		return nfail(x, n, name, "spatial = 0 (statistics per element) is not supported");
 	for (size_t k = 1; k < n->n_output; k++)
 		if (n->output[k][0])
 			return nfail(x, n, name, "the running statistics outputs are not supported");
@@ -735,6 +744,7 @@ static int transpose(im *x, const Onnx__NodeProto *n, const char *name)
 	    (c < 0 || (c == 2 && perm[0] == 1 && perm[1] == 0))) {
 		tinfo *t = tnew(x, n->output[0]);
 		t->kind = K_VIEW;
+		free(t->act);
 		t->act = nash_strdup(X->act);
 		return 0;
 	}
