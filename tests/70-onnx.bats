@@ -261,6 +261,22 @@ assert q["add.qa"]["in"][1] == q["add.qb"]["in"][1], (q["add.qa"]["in"], q["add.
 	done
 }
 
+@test "import: Trunc of QONNX opset 2 (output scale) becomes Trunc, Mul and a clamping Quant, same values" {
+	nash-onnx import hb/trunc_v2.onnx >t2.nash
+	run nash-dump --nodes t2.nash
+	assert_success
+	assert_output --regexp "Trunc +trunc +6x1x1 .*\"rounding_mode\":\"FLOOR\""
+	assert_output --regexp "Mul +trunc.rescale +6x1x1"
+	assert_output --regexp "Quant +trunc.clamp +6x1x1 +0 +\"signed\":0"
+	for s in 1 2 3; do
+		$PY "$MODELS" eval hb/trunc_v2.onnx $s >onnx.txt
+		"$fwd" forward t2.nash $s >nash.txt
+		diff onnx.txt nash.txt
+		"$fwd" forward t2.nash $s nn >nn.txt
+		close onnx.txt nn.txt
+	done
+}
+
 @test "import: several files make a stream in order; names from the files; stdin" {
 	nash-onnx import hb/tfc_like.onnx hb/cnv_like.onnx hb/resnet_like.onnx >three.nash
 	[ "$(nash-dump three.nash | cut -f 1 | tr '\n' ' ')" = "tfc_like cnv_like resnet_like " ]

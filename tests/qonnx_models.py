@@ -207,6 +207,27 @@ def resnet_like(path):
     return m.save(path, x, [1, 10])
 
 
+def trunc_v2(path):
+    """Newer Brevitas' quantized average pool: Trunc of QONNX opset 2, with
+    an output scale (the input scale times 2^4) and an output range."""
+    m = Model("trunc_v2", [1, 3, 4, 4])
+    x = m.quant("global_in", 1.0 / 255, 8, signed=0, name="inq")
+    w0 = f32(rng.normal(0, 0.4, (6, 3, 1, 1)))
+    wq0 = m.node("Quant", [m.const("c0.w", w0), m.const("c0.ws", wq_scale(w0, 4)), "zero", "bw4"],
+                 {"signed": 1, "narrow": 1, "rounding_mode": "ROUND"}, Q, "c0.wq")
+    x = m.node("Conv", [x, wq0], {"kernel_shape": [1, 1]}, name="c0")
+    x = m.node("Relu", [x], name="r0")
+    x = m.quant(x, 0.05, 3, signed=0, name="a0")
+    x = m.node("GlobalAveragePool", [x], name="gap")
+    x = m.node("Mul", [x, m.const("win", f32(16))], name="gap.sum")
+    x = m.node("Trunc", [x, m.nodes[-3].input[1], "zero", m.const("inb", f32(7)), m.const("os", f32(0.05 * 16)), "bw4"],
+               {"rounding_mode": "FLOOR", "signed": 0, "narrow": 0}, Q, "trunc")
+    x = m.node("Flatten", [x], {"axis": 1}, name="flat")
+    w1 = f32(rng.normal(0, 0.3, (10, 6)))
+    x = m.node("Gemm", [x, m.const("fc.w", w1)], {"transB": 1}, name="fc")
+    return m.save(path, x, [1, 10], qver=2)
+
+
 def broken(d):
     """Models nash-onnx must refuse with one line naming file and node."""
     m = Model("unsupported", [1, 4])
@@ -345,6 +366,14 @@ def evaluate(model, x):
         elif op == "BipolarQuant":
             s = f32(i[1])
             r = np.where(i[0] >= 0, s, -s)
+        elif op == "Trunc" and len(i) == 6:  # QONNX opset 2: an output scale
+            s, z, os_ = f32(i[1]), f32(i[2]), f32(i[4])
+            mode = a.get("rounding_mode", b"FLOOR")
+            ts = f32(2.0 ** np.round(np.log2(os_ / s)))
+            y = np.round(f32(i[0]) / s + z) / ts
+            lo, hi = qrange(int(i[5]), a.get("signed", 1), a.get("narrow", 0))
+            y = rnd(np.clip(y, f32(lo), f32(hi)), mode.decode() if isinstance(mode, bytes) else mode)
+            r = (y - z / ts) * os_
         elif op == "Trunc":
             s, z = f32(i[1]), f32(i[2])
             mode = a.get("rounding_mode", b"FLOOR")
@@ -463,6 +492,7 @@ def main():
         tfc_like(d + "/tfc_like.onnx")
         cnv_like(d + "/cnv_like.onnx")
         resnet_like(d + "/resnet_like.onnx")
+        trunc_v2(d + "/trunc_v2.onnx")
         broken(d)
     elif cmd == "check":
         for f in sys.argv[2:]:

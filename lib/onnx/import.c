@@ -857,8 +857,9 @@ static int quant(im *x, const Onnx__NodeProto *n, const char *name, int qver)
 		return nfail(x, n, name, "the input is missing");
 	if (X->kind == K_VIEW)
 		return nfail(x, n, name, "a transposed weight cannot be quantized");
-	if (trunc && (n->n_input != 5 || qver >= 2))
-		return nfail(x, n, name, "only Trunc of the QONNX opset 1 (x, scale, zeropt, in_bitwidth, out_bitwidth) is supported; this one has %zu inputs",
+	(void)qver;
+	if (trunc && n->n_input != 5)
+		return nfail(x, n, name, "Trunc has %zu inputs: QONNX opset 1 has 5 (x, scale, zeropt, in_bitwidth, out_bitwidth), opset 2 has 6 (..., out_scale, out_bitwidth)",
 		             n->n_input);
 	if (need_const(x, n, name, 1, "scale", &S) < 0 ||
 	    (!bip && (need_const(x, n, name, 2, "zero point", &Z) < 0 || need_const(x, n, name, 3, "bit width", &B) < 0)) ||
@@ -910,6 +911,91 @@ static int quant(im *x, const Onnx__NodeProto *n, const char *name, int qver)
 	return infer_node(x, n, o);
 }
 
+/* A scalar integer in lo..hi from a constant. */
+static int const_int(const tinfo *t, int64_t lo, int64_t hi, int64_t *out)
+{
+	if (!t || t->kind != K_CONST || ox_const_numel(&t->c) != 1)
+		return -1;
+	double v = ox_const_at(&t->c, 0);
+	if (v != floor(v) || v < (double)lo || v > (double)hi)
+		return -1;
+	*out = (int64_t)v;
+	return 0;
+}
+
+/* Trunc of QONNX opset 2 (x, scale, zeropt, in_bitwidth, out_scale,
+ * out_bitwidth; signed, narrow, rounding_mode): with the power of two
+ * t = 2^round(log2(out_scale / scale)), y = clamp(rounding(round(x / scale)
+ * / t)) * out_scale. nash's Trunc keeps the input scale, so this becomes
+ * Trunc (shift by log2 t), Mul by t and a Quant with out_scale that clamps:
+ * the same values bit for bit when the zero point is 0. */
+static int trunc_v2(im *x, const Onnx__NodeProto *n, const char *name)
+{
+	tinfo *X, *S, *Z, *OS;
+	int64_t ib, ob;
+	if (need_act(x, n, name, 0, &X) < 0 || need_const(x, n, name, 1, "scale", &S) < 0 ||
+	    need_const(x, n, name, 2, "zero point", &Z) < 0 || need_const(x, n, name, 4, "output scale", &OS) < 0)
+		return -1;
+	if (const_int(input(x, n, 3), 1, 32, &ib) < 0 || const_int(input(x, n, 5), 1, 32, &ob) < 0)
+		return nfail(x, n, name, "the bit widths must be constant integers in 1..32");
+	for (int64_t k = 0; k < ox_const_numel(&Z->c); k++)
+		if (ox_const_at(&Z->c, k) != 0)
+			return nfail(x, n, name, "a zero point other than 0 is not supported");
+	int64_t ns = ox_const_numel(&S->c), no = ox_const_numel(&OS->c), sh = 0;
+	if (ns != 1 && no != 1 && ns != no)
+		return nfail(x, n, name, "scale and output scale have %lld and %lld elements", (long long)ns, (long long)no);
+	for (int64_t k = 0; k < (ns > no ? ns : no); k++) {
+		double s = ox_const_at(&S->c, ns == 1 ? 0 : k), o = ox_const_at(&OS->c, no == 1 ? 0 : k);
+		if (!(s > 0) || !(o > 0))
+			return nfail(x, n, name, "scales must be positive");
+		int64_t e = (int64_t)nearbyint(log2(o / s));
+		if (k && e != sh)
+			return nfail(x, n, name, "the truncation shift log2(out_scale / scale) differs between channels");
+		sh = e;
+	}
+	if (sh < 0 || sh >= ib)
+		return nfail(x, n, name, "truncation by 2^%lld of a %lld-bit input is not supported", (long long)sh, (long long)ib);
+	char *rm = ox_attr_str(n, "rounding_mode");
+	for (char *p = rm; p && *p; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 32);
+	if (rm && strcmp(rm, "ROUND") && strcmp(rm, "FLOOR") && strcmp(rm, "CEIL")) {
+		nfail(x, n, name, "rounding_mode %s is not supported (ROUND, FLOOR, CEIL)", rm);
+		free(rm);
+		return -1;
+	}
+	const nash_tensor *xs = act_shape(x, X);
+	int rank = xs ? xs->ndim : -1;
+	char *b1 = nash_strfmt("%s.in_bits", name), *b2 = nash_strfmt("%s.shift_bits", name);
+	char *b3 = nash_strfmt("%s.out_bits", name), *b4 = nash_strfmt("%s.rescale", name);
+	float fib = (float)ib, fsh = (float)(ib - sh), fob = (float)ob, fts = (float)ldexp(1, (int)sh);
+	const char *zp = param_of(x, Z, 0, 1), *sp = param_of(x, S, rank, 1), *osp = param_of(x, OS, rank, 1);
+	const char *pib = param_new(x, b1, 0, NULL, &fib), *psh = param_new(x, b2, 0, NULL, &fsh);
+	const char *pob = param_new(x, b3, 0, NULL, &fob), *pts = param_new(x, b4, 0, NULL, &fts);
+	free(b1), free(b2), free(b3), free(b4);
+	char *t1 = nash_strfmt("%s.trunc", n->output[0]), *t2 = nash_strfmt("%s.rescaled", n->output[0]);
+	char *o1 = nash_graph_fresh_name(x->g, t1), *o2 = nash_graph_fresh_name(x->g, t2);
+	char *n2 = nash_strfmt("%s.rescale", name), *n3 = nash_strfmt("%s.clamp", name);
+	nash_node *tr = nash_node_add(x->g, "Trunc", name, (const char *[]){X->act, sp, zp, pib, psh, NULL},
+	                              (const char *[]){o1, NULL});
+	nash_attr_set_str(tr, "rounding_mode", rm ? rm : "FLOOR");
+	int rc = infer_node(x, n, tr);
+	if (rc == 0)
+		rc = infer_node(x, n, nash_node_add(x->g, "Mul", n2, (const char *[]){o1, pts, NULL}, (const char *[]){o2, NULL}));
+	if (rc == 0) {
+		const char *in[4] = {o2, osp, zp, pob};
+		nash_node *q = add(x, n, n3, "Quant", in, 4, 1);
+		nash_attr_set_int(q, "signed", ox_attr_int(n, "signed", 1) != 0);
+		nash_attr_set_int(q, "narrow", ox_attr_int(n, "narrow", 0) != 0);
+		nash_attr_set_str(q, "rounding_mode", "ROUND");
+		nash_attr_set_str(q, "scale_mode", "const");
+		nash_attr_set_str(q, "target", "act");
+		rc = infer_node(x, n, q);
+	}
+	free(rm), free(t1), free(t2), free(o1), free(o2), free(n2), free(n3);
+	return rc;
+}
+
 static int multithreshold(im *x, const Onnx__NodeProto *n, const char *name)
 {
 	tinfo *X, *T;
@@ -954,6 +1040,8 @@ static int convert_node(im *x, const Onnx__NodeProto *n, int i, int qver)
 	if (n->n_output < 1 || !n->output[0][0])
 		return nfail(x, n, name, "has no output");
 	if (ox_qonnx_domain(n->domain)) {
+		if (!strcmp(op, "Trunc") && n->n_input == 6)
+			return trunc_v2(x, n, name);
 		if (!strcmp(op, "Quant") || !strcmp(op, "IntQuant") || !strcmp(op, "BipolarQuant") || !strcmp(op, "Trunc"))
 			return quant(x, n, name, qver);
 		if (!strcmp(op, "MultiThreshold"))

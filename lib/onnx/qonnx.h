@@ -60,7 +60,8 @@ typedef struct nash_onnx_import_opts {
  * Reshape/Squeeze that flatten become Flatten, MatMul and Gemm become Gemm
  * with transB = 1 (weights transposed as needed, also through a Quant),
  * Sub and Div by constants become Add and Mul, Clip becomes HardTanh or
- * Relu, Dropout becomes Identity. Quantizers without nash's scale_mode and
+ * Relu, Dropout becomes Identity, Trunc of QONNX opset 2 (an output
+ * scale) becomes Trunc, Mul and a clamping Quant. Quantizers without nash's scale_mode and
  * target get them inferred: a Quant on a graph input is the input
  * quantizer (const), on the weight of a Conv/Gemm a weight quantizer
  * (stats when the scale is exactly what nash_qscale_stats gives, else
