@@ -58,6 +58,31 @@ same() { # A.nash B.nash
 	EOF
 }
 
+@test "export: the quantized average pool in the form FINN's AvgPoolAndTruncToQuantAvgPool matches" {
+	nash-onnx export -o r.onnx resnet.nash >/dev/null
+	$PY - <<-'EOF'
+	import onnx
+	from onnx import numpy_helper
+	m = onnx.load("r.onnx")
+	g = m.graph
+	init = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+	by_in = {}
+	for n in g.node:
+	    for i in n.input:
+	        by_in.setdefault(i, []).append(n)
+	pool = [n for n in g.node if n.op_type == "AveragePool"]
+	assert len(pool) == 1 and not [n for n in g.node if n.op_type == "GlobalAveragePool"]
+	a = {x.name: onnx.helper.get_attribute_value(x) for x in pool[0].attribute}
+	assert a["kernel_shape"] == [4, 4] and a["strides"] == [4, 4] and a["pads"] == [0, 0, 0, 0], a
+	mul = by_in[pool[0].output[0]]
+	assert [n.op_type for n in mul] == ["Mul"] and init[mul[0].input[1]].shape == () and init[mul[0].input[1]] == 16
+	tr = by_in[mul[0].output[0]]
+	assert [n.op_type for n in tr] == ["Trunc"] and tr[0].domain == "qonnx.custom_op.general"
+	assert onnx.helper.get_attribute_value(tr[0].attribute[0]) == b"FLOOR"
+	assert all(init[i].shape == () for i in tr[0].input[2:])
+	EOF
+}
+
 @test "export then import gives the same graph, tensors bit for bit" {
 	for a in tfc tfc-w1a1 cnv resnet nash; do
 		nash-onnx export -o "$a.onnx" "$a.nash" >/dev/null

@@ -102,6 +102,15 @@ static Onnx__AttributeProto *attr_s(ex *x, const char *name, const char *v)
 	return a;
 }
 
+static Onnx__AttributeProto *attr_ints(ex *x, const char *name, int n, const int64_t *v)
+{
+	Onnx__AttributeProto *a = attr_new(x, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+	a->ints = ox_alloc(&x->a, ((size_t)n + 1) * sizeof *a->ints);
+	a->n_ints = (size_t)n;
+	memcpy(a->ints, v, (size_t)n * sizeof *v);
+	return a;
+}
+
 /* The ONNX attribute of type t for a nash value; NULL if it does not fit. */
 static Onnx__AttributeProto *attr_from_val(ex *x, const char *name, char t, const nash_val *v)
 {
@@ -351,6 +360,36 @@ static int hardtanh_redundant(const nash_graph *g, const nash_node *h)
 
 /* ------------------------------------------------------------ nodes */
 
+/* The single consumer of tensor t, or NULL (none, several, a graph output). */
+static const nash_node *only_user(const nash_graph *g, const char *t)
+{
+	const nash_node *u = NULL;
+	for (int i = 0; i < g->nout; i++)
+		if (!strcmp(g->outputs[i].name, t))
+			return NULL;
+	for (int i = 0; i < g->nnodes; i++)
+		for (int k = 0; k < g->nodes[i]->nin; k++)
+			if (!strcmp(g->nodes[i]->in[k], t)) {
+				if (u)
+					return NULL;
+				u = g->nodes[i];
+			}
+	return u;
+}
+
+/* A pool that starts nash's quantized average pool: pool, Mul by a scalar
+ * parameter, Trunc. FINN's builder turns exactly AveragePool, Mul, Trunc
+ * into its QuantAvgPool2d. */
+static int quant_pool(const nash_graph *g, const nash_node *n)
+{
+	const nash_node *m = only_user(g, n->out[0]);
+	if (!m || strcmp(m->op, "Mul") || m->nin != 2 || !is_param(g, m->in[1]) ||
+	    nash_tensor_numel(nash_tensor_find(g, m->in[1])) != 1)
+		return 0;
+	const nash_node *t = only_user(g, m->out[0]);
+	return t && !strcmp(t->op, "Trunc");
+}
+
 static void std_attrs(ex *x, Onnx__NodeProto *p, const nash_node *n, const ox_opdef *d)
 {
 	for (int i = 0; i < 8 && d->attrs[i].name; i++) {
@@ -376,7 +415,27 @@ static int emit_node(ex *x, const nash_node *n, nash_err *e)
 		if (is_param(g, n->in[i]))
 			init_param(x, nash_tensor_find(g, n->in[i]));
 	Onnx__NodeProto *p;
-	if (!strcmp(n->op, "HardTanh")) {
+	const nash_tensor *in0 = n->nin ? nash_graph_shape(g, n->in[0]) : NULL;
+	if (!strcmp(n->op, "GlobalAveragePool") && quant_pool(g, n) && in0 && in0->ndim == 3 &&
+	    in0->shape[1] == in0->shape[2]) {
+		/* as AveragePool over the whole (square) map, the form FINN reads */
+		int64_t k[2] = {in0->shape[1], in0->shape[2]}, pads[4] = {0, 0, 0, 0};
+		p = node_new(x, "AveragePool", n->name, NULL, 1, 1);
+		p->input[0] = ox_strdup(&x->a, alias_of(x, n->in[0]));
+		node_attr(p, attr_ints(x, "kernel_shape", 2, k));
+		node_attr(p, attr_ints(x, "strides", 2, k));
+		node_attr(p, attr_ints(x, "pads", 4, pads));
+	} else if (!strcmp(n->op, "AveragePool") && quant_pool(g, n)) {
+		/* FINN wants strides and pads spelled out */
+		int64_t one[2] = {1, 1}, pads[4] = {0, 0, 0, 0};
+		p = node_new(x, "AveragePool", n->name, NULL, 1, 1);
+		p->input[0] = ox_strdup(&x->a, alias_of(x, n->in[0]));
+		std_attrs(x, p, n, d);
+		if (!nash_attr_has(n, "strides"))
+			node_attr(p, attr_ints(x, "strides", 2, one));
+		if (!nash_attr_has(n, "pads"))
+			node_attr(p, attr_ints(x, "pads", 4, pads));
+	} else if (!strcmp(n->op, "HardTanh")) {
 		p = node_new(x, "Clip", n->name, NULL, 3, 1);
 		p->input[0] = ox_strdup(&x->a, alias_of(x, n->in[0]));
 		char *b = nash_strfmt("%s.min", n->name);

@@ -1281,19 +1281,45 @@ static int val_agree(const nash_val *s, const nash_val *d)
 	return 0;
 }
 
-/* Attributes import always writes; absent in nash they mean the default. */
+/* Attributes import (or export) always writes; absent in nash they mean
+ * the default (a list: every entry the default). */
 static int is_default(const char *op, const char *key, const nash_val *v)
 {
 	static const struct { const char *op, *key, *s; double n; } defs[] = {
 		{"Quant", "signed", NULL, 1}, {"Quant", "narrow", NULL, 0}, {"Quant", "rounding_mode", "ROUND", 0},
 		{"Trunc", "rounding_mode", "FLOOR", 0}, {"Flatten", "axis", NULL, 1}, {"Concat", "axis", NULL, 1},
-		{NULL, NULL, NULL, 0}
+		{"AveragePool", "strides", NULL, 1}, {"AveragePool", "pads", NULL, 0}, {NULL, NULL, NULL, 0}
 	};
-	for (int i = 0; defs[i].op; i++)
-		if (!strcmp(defs[i].op, op) && !strcmp(defs[i].key, key))
-			return defs[i].s ? v->t == NASH_V_STR && !strcmp(nash_val_as_str(v), defs[i].s)
-			                 : nash_val_is_num(v) && nash_val_as_f64(v, -1) == defs[i].n;
+	for (int i = 0; defs[i].op; i++) {
+		if (strcmp(defs[i].op, op) || strcmp(defs[i].key, key))
+			continue;
+		if (defs[i].s)
+			return v->t == NASH_V_STR && !strcmp(nash_val_as_str(v), defs[i].s);
+		if (v->t == NASH_V_ARR) {
+			for (size_t k = 0; k < v->u.a.n; k++)
+				if (!nash_val_is_num(v->u.a.v[k]) || nash_val_as_f64(v->u.a.v[k], -1) != defs[i].n)
+					return 0;
+			return 1;
+		}
+		return nash_val_is_num(v) && nash_val_as_f64(v, -1) == defs[i].n;
+	}
 	return 0;
+}
+
+/* Export writes a square GlobalAveragePool that starts a quantized pool as
+ * AveragePool over the whole map (FINN's form); give it back its op. */
+static void global_pool_back(nash_graph *g, nash_node *n, const nash_node *s)
+{
+	int64_t k[4], p[4] = {0, 0, 0, 0};
+	const nash_tensor *in = nash_graph_shape(g, n->in[0]);
+	if (strcmp(n->op, "AveragePool") || strcmp(s->op, "GlobalAveragePool") || !in || in->ndim != 3 ||
+	    nash_attr_ints(n, "kernel_shape", k, 2) != 2 || k[0] != in->shape[1] || k[1] != in->shape[2] ||
+	    (nash_attr_has(n, "pads") && nash_attr_ints(n, "pads", p, 4) != 4) || p[0] || p[1] || p[2] || p[3])
+		return;
+	free(n->op);
+	n->op = nash_strdup("GlobalAveragePool");
+	nash_val_free(n->attr);
+	n->attr = nash_val_map();
 }
 
 static void merge_node(nash_node *n, const nash_node *s)
@@ -1363,6 +1389,8 @@ static void merge_skeleton(nash_graph *g, const nash_graph *s)
 	for (int i = 0; i < g->nnodes; i++) {
 		nash_node *n = g->nodes[i];
 		const nash_node *sn = nash_node_find(s, n->name);
+		if (sn)
+			global_pool_back(g, n, sn);
 		if (sn && !strcmp(sn->op, n->op))
 			merge_node(n, sn);
 	}
