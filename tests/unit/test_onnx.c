@@ -22,7 +22,9 @@
 
 /* ------------------------------------------------------------ fixture */
 
-static nash_graph *build(const char *arch, const char *genotype, int width)
+/* nash-gen's graph (ResNets on 1x28x28, the reference code's layout
+ * unless torchvision) with random batch-norm statistics. */
+static nash_graph *build2(const char *arch, const char *genotype, int width, int torchvision)
 {
 	nash_model_opts o = {0};
 	nash_err e = {{0}};
@@ -31,7 +33,7 @@ static nash_graph *build(const char *arch, const char *genotype, int width)
 	o.seed = 7;
 	if (!strncmp(arch, "resnet", 6)) {
 		o.in_c = 1, o.in_h = 28, o.in_w = 28;
-		o.ref_style = 1;
+		o.ref_style = !torchvision;
 	}
 	if (genotype) {
 		o.version = 1;
@@ -56,19 +58,19 @@ static nash_graph *build(const char *arch, const char *genotype, int width)
 	return g;
 }
 
+static nash_graph *build(const char *arch, const char *genotype, int width)
+{
+	return build2(arch, genotype, width, 0);
+}
+
 #define NASH_GENO "skip_connect@0,max_pool_3x3@0,conv_5x5@1,conv_1x1@2/skip_connect@0,max_pool_3x3@0,none,conv_3x3@0/c1@0,-,-,-/-,-,-,-"
 
 /* nash-gen's graph through nash-quant's library with a preset. */
 static nash_graph *quantized(const char *arch, const char *genotype, int width, const char *preset, int torchvision)
 {
-	nash_graph *g = build(arch, genotype, width);
+	/* torchvision's layout has an FC bias, quantized as a product */
+	nash_graph *g = build2(arch, genotype, width, torchvision);
 	nash_err e = {{0}};
-	if (torchvision) {  /* the torchvision layout: an FC bias, quantized as a product */
-		nash_graph_free(g);
-		nash_model_opts o = {0};
-		o.arch = arch, o.width = width, o.seed = 7, o.in_c = 1, o.in_h = 28, o.in_w = 28;
-		g = nash_model_build(&o, &e);
-	}
 	nash_quant_opts o = {0};
 	nash_quant_result r;
 	o.preset = preset;
