@@ -588,7 +588,28 @@ static void test_errors(void)
 	nash_net_free(inet);
 	x[3] = NAN;
 	CHECK(net && nash_net_forward(net, x, 2, &e) < 0 && strstr(e.msg, "non-finite"), "a NaN input is refused: %s", e.msg);
+	x[3] = 10;
 	CHECK(net && nash_net_forward(net, x, 3, &e) < 0 && strstr(e.msg, "1..2"), "more images than the batch: %s", e.msg);
+	nash_net_free(net);
+	free_g();
+
+	/* a NaN made inside the net is not swallowed by Relu or MaxPool */
+	fx_new("nan_inside", 1, 2, 2);
+	n = fx_conv("c", "x", 1, 2, 1, 1, 1, 0, 1.0);
+	float huge[2] = {3e38f, -3e38f};
+	memcpy(nash_tensor_f32(fx_g, "c.weight"), huge, sizeof huge);  /* times 10: +-inf */
+	fx_param("z", 3, (int64_t[]){2, 1, 1}, 0, 0);
+	fx_node("Mul", "zero", "c", "z", NULL);      /* inf * 0 = NaN */
+	fx_node("Relu", "r", "zero", NULL);
+	n = fx_node("MaxPool", "p", "r", NULL);
+	nash_attr_set_ints(n, "kernel_shape", 2, (int64_t[]){2, 2});
+	g = fx_head("p", 2, 3);
+	fx_g = g;
+	nash_graph_validate(g, &e);
+	net = nash_net_new(g, &o, &e);
+	float x4[8] = {10, 0, 0, 0, 0, 0, 10, 0}; /* one NaN per pooling window */
+	CHECK(net && nash_net_forward(net, x4, 2, &e) < 0 && strstr(e.msg, "node c (Conv)"),
+	      "a NaN made inside the net reaches the check through Relu and MaxPool: %s", e.msg);
 	nash_net_free(net);
 	free_g();
 
