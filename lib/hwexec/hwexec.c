@@ -38,6 +38,10 @@ typedef struct thr {
 	int64_t *t;              /* rows x steps, as given */
 	int sorted;              /* every row ascending: binary search is exact */
 	int32_t *tt;             /* steps x chp, int32, transposed (small tables) */
+	int32_t *blk;            /* large sorted tables: rows x 256, padded */
+	int32_t *coarse;         /* rows x 16: the last threshold of each block of 16 */
+	uint16_t *lut;           /* rows x span: the count for lo .. lo+span-1 */
+	int64_t lo, span;
 	int64_t actval;
 	int bipolar;             /* BIPOLAR output: -1 below, +1 at or above */
 } thr;
@@ -266,6 +270,35 @@ static int thr_init(const nash_graph *g, const nash_node *n, const nash_tensor *
 	for (int64_t i = 0; i < th->rows * th->steps; i++)
 		if (th->t[i] < INT32_MIN || th->t[i] > INT32_MAX)
 			fits = 0;
+	/* many steps over a narrow range: a table of counts per channel; below
+	 * the smallest threshold the count is 0, above the largest all steps */
+	if (th->steps > 16 && th->steps < 65536) {
+		int64_t lo = th->t[0], hi = th->t[0];
+		for (int64_t i = 0; i < th->rows * th->steps; i++)
+			lo = th->t[i] < lo ? th->t[i] : lo, hi = th->t[i] > hi ? th->t[i] : hi;
+		if (hi - lo < (1 << 20) && (hi - lo + 1) * th->rows <= (1 << 22)) {
+			th->lo = lo, th->span = hi - lo + 1;
+			th->lut = nash_alloc((size_t)(th->rows * th->span) * sizeof *th->lut);
+			for (int64_t r = 0; r < th->rows; r++)
+				for (int64_t s = 0; s < th->steps; s++) /* each threshold counts from its value up */
+					th->lut[r * th->span + (th->t[r * th->steps + s] - lo)]++;
+			for (int64_t r = 0; r < th->rows; r++)
+				for (int64_t i = 1; i < th->span; i++)
+					th->lut[r * th->span + i] += th->lut[r * th->span + i - 1];
+		}
+	}
+	if (!th->lut && fits && th->sorted && th->steps > 16 && th->steps <= 256) {
+		/* two-level count: 16 block ends, then 16 within the block; the
+		 * padding (INT32_MAX) is never reached by a value below it */
+		th->blk = nash_alloc((size_t)th->rows * 256 * sizeof *th->blk);
+		th->coarse = nash_alloc((size_t)th->rows * 16 * sizeof *th->coarse);
+		for (int64_t r = 0; r < th->rows; r++) {
+			for (int64_t s = 0; s < 256; s++)
+				th->blk[r * 256 + s] = s < th->steps ? (int32_t)th->t[r * th->steps + s] : INT32_MAX;
+			for (int j = 0; j < 16; j++)
+				th->coarse[r * 16 + j] = th->blk[r * 256 + 16 * j + 15];
+		}
+	}
 	if (fits && th->steps <= 16) {
 		int64_t chp = (ch + HWK_NB - 1) / HWK_NB * HWK_NB;
 		th->tt = nash_alloc((size_t)(th->steps * chp) * sizeof *th->tt);
@@ -301,6 +334,25 @@ static inline int32_t thr_out(const thr *th, int64_t n)
 	return th->bipolar ? (n ? 1 : -1) : (int32_t)(th->actval + n);
 }
 
+/* Count of a sorted table of up to 256 steps for v < INT32_MAX: two
+ * loops of 16 compares the compiler vectorises. */
+static inline int32_t thr_count_blk(const thr *th, int64_t c, int32_t v)
+{
+	int64_t r = th->rows == 1 ? 0 : c;
+	const int32_t *co = th->coarse + r * 16;
+	int32_t b = 0, n = 0;
+#pragma omp simd reduction(+ : b)
+	for (int j = 0; j < 16; j++)
+		b += v >= co[j];
+	if (b == 16)
+		return 256;
+	const int32_t *t = th->blk + r * 256 + 16 * b;
+#pragma omp simd reduction(+ : n)
+	for (int j = 0; j < 16; j++)
+		n += v >= t[j];
+	return 16 * b + n;
+}
+
 /* Apply thresholds to rows of int32 values (p rows of ch at stride ld). */
 static void thr_apply32(const thr *th, const int32_t *x, int64_t p, int64_t ld, int64_t ch, int32_t *y, int64_t ldy)
 {
@@ -316,6 +368,7 @@ static void thr_apply32(const thr *th, const int32_t *x, int64_t p, int64_t ld, 
 					v[j] = j < m ? xr[cb + j] : 0;
 				for (int64_t s = 0; s < th->steps; s++) {
 					const int32_t *t = th->tt + s * chp + cb;
+#pragma omp simd
 					for (int j = 0; j < HWK_NB; j++)
 						cnt[j] += v[j] >= t[j];
 				}
@@ -323,6 +376,23 @@ static void thr_apply32(const thr *th, const int32_t *x, int64_t p, int64_t ld, 
 					yr[cb + j] = thr_out(th, cnt[j]);
 			}
 		}
+		return;
+	}
+	if (th->lut) {
+		for (int64_t r = 0; r < p; r++)
+			for (int64_t c = 0; c < ch; c++) {
+				int64_t i = x[r * ld + c] - th->lo;
+				int64_t n = i < 0 ? 0 : i >= th->span ? th->steps : th->lut[(th->rows == 1 ? 0 : c) * th->span + i];
+				y[r * ldy + c] = thr_out(th, n);
+			}
+		return;
+	}
+	if (th->blk) {
+		for (int64_t r = 0; r < p; r++)
+			for (int64_t c = 0; c < ch; c++) {
+				int32_t v = x[r * ld + c];
+				y[r * ldy + c] = thr_out(th, v == INT32_MAX ? thr_count(th, c, v) : thr_count_blk(th, c, v));
+			}
 		return;
 	}
 	for (int64_t r = 0; r < p; r++)
@@ -752,6 +822,9 @@ void nash_hwnet_free(nash_hwnet *h)
 		free(s->wt);
 		free(s->th.t);
 		free(s->th.tt);
+		free(s->th.blk);
+		free(s->th.lut);
+		free(s->th.coarse);
 	}
 	free(h->st);
 	for (int i = 0; i < h->nws && h->ws; i++)
@@ -800,9 +873,11 @@ static void run_swg(const nash_hwnet *h, const step *s, unsigned char *ws)
 					int64_t at = p * o->ld + (ky * s->kw + kx) * c;
 					if (o->i16) {
 						int16_t *dst = (int16_t *)(ws + o->off) + at;
-						if (inside)
+						if (inside) {
+#pragma omp simd
 							for (int64_t j = 0; j < c; j++)
 								dst[j] = (int16_t)src[j];
+						}
 						else
 							for (int64_t j = 0; j < c; j++)
 								dst[j] = (int16_t)s->padval;
@@ -855,6 +930,7 @@ static void run_mvau(const nash_hwnet *h, const step *s, unsigned char *ws, rune
 			int16_t *xp = (int16_t *)scr;
 			const int32_t *src = (const int32_t *)(ws + xs->off);
 			for (int64_t p = 0; p < s->pix; p++) {
+#pragma omp simd
 				for (int64_t k = 0; k < s->mw; k++)
 					xp[p * s->kp + k] = (int16_t)src[p * s->mw + k];
 				if (s->kp > s->mw)
@@ -916,12 +992,15 @@ static void run_pool(const nash_hwnet *h, const step *s, unsigned char *ws, rune
 						continue;
 					}
 					const int32_t *src = x + (iy * s->iw + ix) * c;
-					if (avg)
+					if (avg) {
+#pragma omp simd
 						for (int64_t j = 0; j < c; j++)
 							acc[j] += src[j];
-					else
+					} else {
+#pragma omp simd
 						for (int64_t j = 0; j < c; j++)
 							acc[j] = acc[j] > src[j] ? acc[j] : src[j];
+					}
 				}
 			int32_t *dst = y + (oy * s->ow + ox) * c;
 			for (int64_t j = 0; j < c; j++) {
@@ -953,12 +1032,17 @@ static void run_step(const nash_hwnet *h, const step *s, unsigned char *ws, rune
 		int32_t *y = (int32_t *)(ws + o->off);
 		int64_t n = o->pix * o->ch, bad = 0;
 		int hit = 0;
+#pragma omp simd reduction(| : hit)
 		for (int64_t i = 0; i < n; i++) {
 			int64_t v = (int64_t)a[i] + b[i];
-			if (v < s->omin || v > s->omax)
-				hit = 1, bad = v;
+			hit |= v < s->omin || v > s->omax;
 			y[i] = (int32_t)v;
 		}
+		for (int64_t i = 0; hit && i < n; i++)
+			if ((int64_t)a[i] + b[i] < s->omin || (int64_t)a[i] + b[i] > s->omax) {
+				bad = (int64_t)a[i] + b[i];
+				break;
+			}
 		if (hit)
 			range_fail(re, h, s, bad);
 		break;
