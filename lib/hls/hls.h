@@ -22,7 +22,8 @@ int nash_hls_check(const nash_graph *g, nash_err *e);
 /* Testbench inputs: n images in the graph input's H x W x C layout as
  * int32 (malloc'd into *x). The test set of data (a spec:
  * "fashion-mnist", or a directory with t10k-images-idx3-ubyte[.gz]) when
- * the input is 28 x 28 x 1 and its datatype holds pixels 0..255, else
+ * the input is 28 x 28 x 1 (or 1 x 1 x 784) and its datatype holds pixels
+ * 0..255, else
  * values drawn uniformly from the input datatype with seed. source gets a
  * short description ("fashion-mnist test images 0..9", "random, seed 1");
  * it must hold 256 bytes. */

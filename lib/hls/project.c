@@ -95,7 +95,10 @@ int nash_hls_inputs(const nash_graph *g, const char *data, int n, uint64_t seed,
 		return nash_fail(e, "graph %s: input %s is not H x W x C", g->name, in->name);
 	int64_t isz = in->shape[0] * in->shape[1] * in->shape[2];
 	nash_datatype d = in->datatype;
-	int pixels = in->shape[0] == 28 && in->shape[1] == 28 && in->shape[2] == 1 && nash_datatype_is_int(d) &&
+	/* 28 x 28 x 1, or the flattened image 1 x 1 x 784 (an MLP): in both the
+	 * pixels keep the dataset's row-major order */
+	int pixels = ((in->shape[0] == 28 && in->shape[1] == 28 && in->shape[2] == 1) ||
+	              (in->shape[0] == 1 && in->shape[1] == 1 && in->shape[2] == 784)) && nash_datatype_is_int(d) &&
 	             nash_datatype_min(d) <= 0 && nash_datatype_max(d) >= 255 && d.kind != NASH_DT_BIPOLAR;
 	*x = nash_alloc((size_t)((int64_t)(n > 0 ? n : 1) * isz) * sizeof **x);
 	if (pixels && data && *data) {
@@ -106,7 +109,7 @@ int nash_hls_inputs(const nash_graph *g, const char *data, int n, uint64_t seed,
 			return -1;
 		}
 		for (int64_t i = 0; i < (int64_t)n * isz; i++)
-			(*x)[i] = px[i]; /* 28 x 28 x 1: the same order as N x C x H x W */
+			(*x)[i] = px[i]; /* one channel: the same order as N x C x H x W */
 		free(px);
 		return 0;
 	}
