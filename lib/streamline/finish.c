@@ -105,6 +105,12 @@ static int explain(sl_ctx *c, nash_node *n)
 		cause(c, n->in[0], why, sizeof why);
 		return sl_fail(c, n, "the quantizer's input %s", why);
 	}
+	if ((is(n, "GlobalAveragePool") || is(n, "AveragePool")) && sl_info(c, n->in[0])) {
+		nash_node *m = sl_only_consumer(c, n->out[0]);
+		nash_node *t = m ? sl_only_consumer(c, m->out[0]) : NULL;
+		if (t && is(t, "Trunc"))
+			return explain(c, t);
+	}
 	if (is(n, "MaxPool") || is(n, "GlobalAveragePool") || is(n, "AveragePool") || is(n, "Concat") ||
 	    is(n, "Flatten")) {
 		for (int k = 0; k < n->nin; k++)
@@ -154,26 +160,33 @@ static int explain(sl_ctx *c, nash_node *n)
 	return sl_fail(c, n, "cannot be lowered to a hardware operator");
 }
 
+/* The node to blame: the first compute node in graph order that was not
+ * lowered; bare activations and flattening only when there is none; then
+ * what is left (scales, layout changes). */
 static int diagnose(sl_ctx *c)
 {
 	nash_graph *g = c->g;
-	nash_node *first = NULL;
-	for (int i = 0; i < g->nnodes; i++) {
-		nash_node *n = g->nodes[i];
-		if (sl_is_hw_op(n->op))
-			continue;
-		double *v;
-		int64_t nc;
-		int mul;
-		int sec = is(n, "Transpose") || const_op(c, n, &v, &nc, &mul) >= 0;
-		if (!sec)
-			return explain(c, n);
-		if (!is(n, "Transpose"))
-			free(v);
-		if (!first)
-			first = n;
-	}
-	return first ? explain(c, first) : 0;
+	for (int cls = 0; cls < 3; cls++)
+		for (int i = 0; i < g->nnodes; i++) {
+			nash_node *n = g->nodes[i];
+			if (sl_is_hw_op(n->op))
+				continue;
+			double *v;
+			int64_t nc;
+			int mul, k;
+			if (is(n, "Relu") || is(n, "HardTanh") || is(n, "Flatten"))
+				k = 1;
+			else if (is(n, "Transpose"))
+				k = 2;
+			else if (const_op(c, n, &v, &nc, &mul) >= 0) {
+				free(v);
+				k = 2;
+			} else
+				k = 0;
+			if (k == cls)
+				return explain(c, n);
+		}
+	return 0;
 }
 
 /* ------------------------------------------------------------- datatypes */

@@ -492,7 +492,9 @@ int sl_pass_slice(sl_ctx *c)
 					for (int64_t y = 0; y < KH; y++)
 						for (int64_t x = 0; x < KW; x++)
 							q[(mc * (KH + sh) + y + sh) * (KW + sw) + x + sw] = (int64_t)v[(mc * KH + y) * KW + x];
-				sl_param_int(g, wn, 4, sh2, q, w->datatype);
+				/* the new taps are zeros: bipolar weights become INT2 */
+				nash_datatype dt = w->datatype.kind == NASH_DT_BIPOLAR ? (nash_datatype){NASH_DT_INT, 2} : w->datatype;
+				sl_param_int(g, wn, 4, sh2, q, dt);
 				free(q);
 			} else {
 				double *q = nash_alloc((size_t)n2 * sizeof *q);

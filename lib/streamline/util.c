@@ -651,6 +651,12 @@ int sl_const_op(sl_ctx *c, const nash_node *n, const char *op, double **vals, in
 char *sl_const_new(sl_ctx *c, const char *base, const double *vals, int64_t nc, int ndim)
 {
 	char *name = sl_fresh(c, base);
+	/* one value for every channel is a scalar (it moves past more) */
+	int same = 1;
+	for (int64_t k = 1; k < nc && same; k++)
+		same = vals[k] == vals[0];
+	if (same)
+		nc = 1;
 	int64_t sh[3] = {nc, 1, 1};
 	if (nc == 1)
 		sl_param_f64(c->g, name, 1, sh, vals);
