@@ -222,8 +222,36 @@ static int annotate_mvau(sl_ctx *c, nash_node *n)
 	sl_vi acc = sl_dot_range(s, x->lo, x->hi, 0);
 	if (!acc.isint)
 		return sl_fail(c, n, "the accumulator range exceeds 64 bits");
-	int64_t lo = acc.lo, hi = acc.hi;
+	int64_t lo = acc.lo, hi = acc.hi, mw = nash_attr_int(n, "MW", 0);
 	int thr = n->nin > 2 && n->in[2][0] && !nash_attr_int(n, "noActivation", 0);
+	int bb = x->bipolar && w->datatype.kind == NASH_DT_BIPOLAR;
+	int xnor = (int)nash_attr_int(n, "binaryXnorMode", 0);
+	if (bb && thr && !nash_attr_has(n, "binaryXnorMode")) {
+		/* binary weights on binary inputs: XNOR-popcount; the popcount p
+		 * is (dot + MW) / 2, so dot >= T is p >= ceil((T + MW) / 2) */
+		nash_tensor *t = nash_tensor_find(g, n->in[2]);
+		if (t && t->data && t->dtype != NASH_F32) {
+			int64_t nt = nash_tensor_numel(t);
+			int64_t *q = nash_alloc((size_t)nt * sizeof *q);
+			for (int64_t k = 0; k < nt; k++) {
+				int64_t v = sl_iget(t, k) + mw;
+				q[k] = v >= 0 ? (v + 1) / 2 : -((-v) / 2);
+			}
+			char *tn = nash_strfmt("%s.T.xnor", n->name);
+			char *fn = sl_fresh(c, tn);
+			sl_param_int(g, fn, 2, t->shape, q, (nash_datatype){NASH_DT_INT, 32});
+			nash_node_set_in(n, 2, fn);
+			free(q);
+			free(tn);
+			free(fn);
+			xnor = 1;
+			sl_touch(c);
+		}
+	}
+	if (xnor && !bb)
+		return sl_fail(c, n, "binaryXnorMode needs BIPOLAR input and weights");
+	if (xnor)
+		lo = 0, hi = mw;
 	if (thr) {
 		const nash_tensor *t = nash_tensor_find(g, n->in[2]);
 		if (!t || !t->data || t->dtype == NASH_F32)
@@ -257,7 +285,7 @@ static int annotate_mvau(sl_ctx *c, nash_node *n)
 	else
 		nash_attr_set_str(n, "outputDataType", nash_datatype_name(ad, a));
 	nash_attr_set_int(n, "noActivation", !thr);
-	nash_attr_set_int(n, "binaryXnorMode", x->bipolar && w->datatype.kind == NASH_DT_BIPOLAR);
+	nash_attr_set_int(n, "binaryXnorMode", xnor);
 	/* weights within their datatype */
 	int64_t lo_w = nash_datatype_min(w->datatype), hi_w = nash_datatype_max(w->datatype), nw = nash_tensor_numel(w);
 	if (w->dtype == NASH_F32)

@@ -287,6 +287,58 @@ static int int_weights(sl_ctx *c, const nash_node *n)
 	return nash_datatype_is_int(nash_tensor_find(c->g, n->in[1])->datatype);
 }
 
+/* The BIPOLAR input of convolution n as INT2 values -1/+1: its producer,
+ * a bipolar MultiThreshold, counts one threshold twice from -1; any other
+ * producer gets such a MultiThreshold after it. */
+static int bipolar_to_int2(sl_ctx *c, nash_node *n)
+{
+	nash_graph *g = c->g;
+	nash_node *p = sl_producer(c, n->in[0]);
+	const nash_tensor *t = p && is(p, "MultiThreshold") ? nash_tensor_find(g, p->in[1]) : NULL;
+	if (t && t->data && t->shape[1] == 1 && nash_attr_float(p, "out_scale", 1) == 2 &&
+	    nash_attr_float(p, "out_bias", 0) == -1) {
+		int64_t rows = t->shape[0];
+		double *v = sl_tensor_f64(t), *v2 = nash_alloc((size_t)(2 * rows) * sizeof *v2);
+		for (int64_t r = 0; r < rows; r++)
+			v2[2 * r] = v2[2 * r + 1] = v[r];
+		char *tn = fresh2(c, p->name, ".T");
+		if (t->dtype == NASH_F32)
+			sl_param_f64(g, tn, 2, (int64_t[]){rows, 2}, v2);
+		else {
+			int64_t *q = nash_alloc((size_t)(2 * rows) * sizeof *q);
+			for (int64_t k = 0; k < 2 * rows; k++)
+				q[k] = (int64_t)v2[k];
+			sl_param_int(g, tn, 2, (int64_t[]){rows, 2}, q, t->datatype);
+			free(q);
+		}
+		char *st = sl_strict_get(p, 1);
+		if (st[0])
+			nash_attr_set_ints(p, "strict", 2, (int64_t[]){1, 1});
+		free(st);
+		nash_node_set_in(p, 1, tn);
+		nash_attr_set_float(p, "out_scale", 1);
+		nash_attr_set_float(p, "out_bias", -1);
+		nash_attr_set_str(p, "out_dtype", "INT2");
+		free(tn);
+		free(v);
+		free(v2);
+		sl_touch(c);
+		return 0;
+	}
+	char *tn = fresh2(c, n->in[0], ".int2.T"), *o = fresh2(c, n->in[0], ".int2"), *nm = fresh2(c, n->name, ".int2");
+	sl_param_int(g, tn, 2, (int64_t[]){1, 2}, (int64_t[]){0, 0}, (nash_datatype){NASH_DT_INT, 32});
+	nash_node *mt = sl_insert_before(c, n, "MultiThreshold", nm, (const char *[]){n->in[0], tn, NULL},
+	                                 (const char *[]){o, NULL});
+	nash_attr_set_float(mt, "out_scale", 1);
+	nash_attr_set_float(mt, "out_bias", -1);
+	nash_attr_set_str(mt, "out_dtype", "INT2");
+	nash_node_set_in(n, 0, o);
+	free(tn);
+	free(o);
+	free(nm);
+	return 0;
+}
+
 int sl_pass_conv(sl_ctx *c)
 {
 	nash_graph *g = c->g;
@@ -332,6 +384,14 @@ int sl_pass_conv(sl_ctx *c)
 			continue;
 		int64_t k[2], s[2], p[4], d[2];
 		onnx_spatial(n, k, s, p, d);
+		if ((p[0] || p[1] || p[2] || p[3]) && sl_info(c, n->in[0])->bipolar) {
+			/* hardware pads a BIPOLAR stream with -1 (it has no 0): give the
+			 * convolution an INT2 stream of the same values instead */
+			if (bipolar_to_int2(c, n) < 0)
+				return -1;
+			rw++;
+			continue;
+		}
 		const nash_tensor *x = sl_shape(c, n->in[0]), *y = sl_shape(c, n->out[0]);
 		int64_t C = x->shape[0], H = x->shape[1], W = x->shape[2], M = w->shape[0];
 		int64_t KH = w->shape[2], KW = w->shape[3], OH = y->shape[1], OW = y->shape[2];
@@ -746,6 +806,64 @@ int sl_pass_layout(sl_ctx *c)
 
 /* ============================================================ classifier */
 
+/* The integer bias ri of an MVAU without thresholds (the classifier) as
+ * one more input element that is always 1: a one-output MVAU with zero
+ * weights and the threshold 0 makes the 1, StreamingConcat appends it,
+ * and the bias is the last row of the weights. */
+static void bias_input(sl_ctx *c, nash_node *mv, const int64_t *ri)
+{
+	nash_graph *g = c->g;
+	const nash_tensor *xs = sl_shape(c, mv->in[0]);
+	const nash_tensor *w = nash_tensor_find(g, mv->in[1]);
+	int64_t C = xs->shape[xs->ndim - 1], MW = w->shape[0], MH = w->shape[1];
+	char *w0 = fresh2(c, mv->name, ".one.W"), *t0 = fresh2(c, mv->name, ".one.T");
+	char *one = fresh2(c, mv->name, ".one"), *cat = fresh2(c, mv->name, ".with_one");
+	char *nm1 = fresh2(c, mv->name, ".one"), *nm2 = fresh2(c, mv->name, ".with_one");
+	sl_param_int0(g, w0, 2, (int64_t[]){C, 1}, (nash_datatype){NASH_DT_BINARY, 1});
+	sl_param_int(g, t0, 2, (int64_t[]){1, 1}, (int64_t[]){0}, (nash_datatype){NASH_DT_INT, 32});
+	nash_node *m1 = sl_insert_before(c, mv, "MVAU", nm1, (const char *[]){mv->in[0], w0, t0, NULL},
+	                                 (const char *[]){one, NULL});
+	nash_attr_set_int(m1, "MW", C);
+	nash_attr_set_int(m1, "MH", 1);
+	nash_attr_set_int(m1, "SIMD", 1);
+	nash_attr_set_int(m1, "PE", 1);
+	nash_attr_set_ints(m1, "numInputVectors", 2, (int64_t[]){1, 1});
+	nash_attr_set_int(m1, "noActivation", 0);
+	nash_attr_set_int(m1, "ActVal", 0);
+	nash_node *sc = sl_insert_before(c, mv, "StreamingConcat", nm2, (const char *[]){mv->in[0], one, NULL},
+	                                 (const char *[]){cat, NULL});
+	nash_attr_set_ints(sc, "ChannelsPerStream", 2, (int64_t[]){C, 1});
+	nash_attr_set_ints(sc, "numInputVectors", 2, (int64_t[]){1, 1});
+	nash_attr_set_int(sc, "SIMD", 1);
+	/* the weights with the bias row */
+	int64_t lo = nash_datatype_min(w->datatype), hi = nash_datatype_max(w->datatype);
+	for (int64_t k = 0; k < MH; k++) {
+		lo = ri[k] < lo ? ri[k] : lo;
+		hi = ri[k] > hi ? ri[k] : hi;
+	}
+	nash_datatype dt = w->datatype;
+	if (lo < nash_datatype_min(dt) || hi > nash_datatype_max(dt) || dt.kind == NASH_DT_BIPOLAR)
+		dt = sl_fit(lo, hi);
+	char *wn = fresh2(c, mv->name, ".W");
+	nash_tensor *nw = sl_param_int0(g, wn, 2, (int64_t[]){MW + 1, MH}, dt);
+	w = nash_tensor_find(g, mv->in[1]);
+	for (int64_t k = 0; k < MW * MH; k++)
+		sl_iset(nw, k, sl_iget(w, k));
+	for (int64_t k = 0; k < MH; k++)
+		sl_iset(nw, MW * MH + k, ri[k]);
+	nash_node_set_in(mv, 0, cat);
+	nash_node_set_in(mv, 1, wn);
+	nash_attr_set_int(mv, "MW", MW + 1);
+	free(w0);
+	free(t0);
+	free(one);
+	free(cat);
+	free(nm1);
+	free(nm2);
+	free(wn);
+	sl_touch(c);
+}
+
 int sl_pass_classifier(sl_ctx *c)
 {
 	nash_graph *g = c->g;
@@ -795,10 +913,34 @@ int sl_pass_classifier(sl_ctx *c)
 		free(b);
 		return 0;
 	}
-	int uniform = 1;
-	for (int64_t k = 1; k < K; k++)
-		uniform &= a[k] == a[0] && b[k] == b[0];
+	int uniform = a[0] > 0, same_b = 1;
+	for (int64_t k = 1; k < K; k++) {
+		uniform &= a[k] == a[0];
+		same_b &= b[k] == b[0];
+	}
 	nash_node *zp = sl_producer(c, z);
+	/* one positive scale and biases that are integers in its unit (nash-quant's
+	 * Int32 bias, up to the float32 rounding of its product scale): the bias
+	 * joins the integer logits, so their argmax is the class */
+	if (uniform && !same_b && zp && is(zp, "MVAU") && zp->nin == 2 && sl_nuses(c, z) == 1) {
+		int64_t *ri = nash_alloc((size_t)K * sizeof *ri);
+		int intb = 1;
+		for (int64_t k = 0; k < K && intb; k++) {
+			double r = b[k] / a[0];
+			ri[k] = (int64_t)llround(r);
+			intb = fabs(r) < 1e9 && fabs(r - (double)ri[k]) <= 1e-6 * fmax(1, fabs(r));
+		}
+		if (intb) {
+			bias_input(c, zp, ri);
+			same_b = 1;
+			for (int64_t k = 0; k < K; k++) {
+				b[k] -= a[0] * (double)ri[k];
+				same_b &= fabs(b[k]) <= 1e-6 * fabs(a[0]) * fmax(1, fabs((double)ri[k]));
+			}
+		}
+		free(ri);
+	}
+	uniform &= same_b;
 	int topk = c->o ? c->o->topk : 0;
 	if (topk > 0) {
 		if (topk > K) {
@@ -806,7 +948,7 @@ int sl_pass_classifier(sl_ctx *c)
 			free(b);
 			return nash_fail(c->e, "graph %s: --topk %d is more than the %lld classes", g->name, topk, (long long)K);
 		}
-		if (!uniform || a[0] <= 0) {
+		if (!uniform) {
 			free(a);
 			free(b);
 			return sl_fail(c, zp ? zp : chain[0],
@@ -843,11 +985,13 @@ int sl_pass_classifier(sl_ctx *c)
 		free(ln);
 		free(on);
 	} else {
-		int one = 1;
-		for (int64_t k = 1; k < K; k++)
-			one &= a[k] == a[0] && b[k] == b[0];
-		nash_val_set(io->extra, "scale", nash_val_f64s(a, one ? 1 : (size_t)K));
-		nash_val_set(io->extra, "bias", nash_val_f64s(b, one ? 1 : (size_t)K));
+		int one_a = 1, one_b = 1;
+		for (int64_t k = 1; k < K; k++) {
+			one_a &= a[k] == a[0];
+			one_b &= b[k] == b[0];
+		}
+		nash_val_set(io->extra, "scale", nash_val_f64s(a, one_a ? 1 : (size_t)K));
+		nash_val_set(io->extra, "bias", nash_val_f64s(b, one_b ? 1 : (size_t)K));
 	}
 	io->ndim = 0;
 	free(zs);

@@ -89,13 +89,10 @@ int sl_pass_tidy(sl_ctx *c)
 			                     "MaxPool, AveragePool, GlobalAveragePool, Add, Mul, Concat, Flatten, Slice, Pad and "
 			                     "the quantizers of nash-ops(7)");
 		if ((is(n, "Identity") || is(n, "Dropout")) && n->nin >= 1 && n->nout >= 1) {
-			char *in = nash_strdup(n->in[0]), *out = nash_strdup(n->out[0]);
-			sl_remove(c, n);
-			sl_replace_uses(c, out, in);
-			free(in);
-			free(out);
-			i--;
-			rw++;
+			if (sl_bypass(c, n)) {
+				i--;
+				rw++;
+			}
 			continue;
 		}
 		if ((is(n, "Mul") || is(n, "Add")) && n->nin == 2 && sl_is_param(c, n->in[0]) && !sl_is_param(c, n->in[1])) {
@@ -327,22 +324,40 @@ int sl_pass_weights(sl_ctx *c)
 		char *wn = fmt_name(c, w->name, ".int");
 		nash_tensor *qt = sl_param_int0(g, wn, w->ndim, w->shape, dt);
 		int round = qp.rounding[0] == 'R';
+		/* nash-quant's integer export, when there is one (every 61st value
+		 * is checked against the quantizer: a stale export is an error) */
+		const char *itn = nash_attr_str(q, "int_tensor", NULL);
+		const nash_tensor *it = itn ? nash_tensor_find(g, itn) : NULL;
+		if (it && (!it->data || it->dtype == NASH_F32 || it->ndim != w->ndim ||
+		           memcmp(it->shape, w->shape, sizeof(int64_t) * (size_t)w->ndim)))
+			it = NULL;
+		int64_t stale = -1;
 		for (int64_t o = 0; o < outer; o++)
 			for (int64_t m = 0; m < M; m++) {
 				double s = S[m];
 				for (int64_t j = 0; j < inner; j++) {
-					int64_t k = (o * M + m) * inner + j;
-					int64_t q;
-					if (qp.bipolar)
+					int64_t k = (o * M + m) * inner + j, q;
+					if (it && k % 61)
+						q = sl_iget(it, k);
+					else if (qp.bipolar)
 						q = wv[k] >= 0 ? 1 : -1;
 					else {
 						double v = round ? rint(wv[k] / s + qp.zeropt) : roundm(wv[k] / s + qp.zeropt, qp.rounding);
 						q = (int64_t)(v < qp.lo ? qp.lo : v > qp.hi ? qp.hi : v);
 					}
+					if (it && k % 61 == 0 && sl_iget(it, k) != q && stale < 0)
+						stale = k;
 					sl_iset(qt, k, q);
 				}
 			}
 		free(wv);
+		if (stale >= 0) {
+			free(S);
+			free(wn);
+			return sl_fail(c, q, "its integer export %s is stale (element %lld is %lld, the quantizer gives %lld): "
+			               "refresh it with nash-quant --export", itn, (long long)stale, (long long)sl_iget(it, stale),
+			               (long long)sl_iget(qt, stale));
+		}
 		free(sv);
 		double alpha = conv ? 1 : nash_attr_float(n, "alpha", 1), beta = conv ? 1 : nash_attr_float(n, "beta", 1);
 		for (int64_t m = 0; m < M; m++)
@@ -779,24 +794,11 @@ int sl_pass_collapse(sl_ctx *c)
 		int unit = 1;
 		for (int64_t k = 0; k < nc; k++)
 			unit &= v[k] == (mul ? 1.0 : 0.0);
-		int xin = 0;
-		for (int k = 0; k < g->nin; k++)
-			xin |= strcmp(g->inputs[k].name, x) == 0;
-		if (unit) {
-			int is_out = 0;
-			for (int k = 0; k < g->nout; k++)
-				is_out |= strcmp(g->outputs[k].name, n->out[0]) == 0;
-			if (!(is_out && xin)) {
-				char *in = nash_strdup(x), *out = nash_strdup(n->out[0]);
-				sl_remove(c, n);
-				sl_replace_uses(c, out, in);
-				free(in);
-				free(out);
-				free(v);
-				i--;
-				rw++;
-				continue;
-			}
+		if (unit && d == 0 && sl_bypass(c, n)) {
+			free(v);
+			i--;
+			rw++;
+			continue;
 		}
 		nash_node *p = sl_producer(c, x);
 		double *pv;
@@ -1469,17 +1471,7 @@ int sl_pass_round(sl_ctx *c)
 		for (int64_t r = 0; r < rows && ident; r++)
 			for (int64_t t = 0; t < keep && ident; t++)
 				ident = q[r * keep + t] == lo + 1 + t;
-		int is_out = 0, in_is_input = 0;
-		for (int k = 0; k < g->nout; k++)
-			is_out |= strcmp(g->outputs[k].name, n->out[0]) == 0;
-		for (int k = 0; k < g->nin; k++)
-			in_is_input |= strcmp(g->inputs[k].name, n->in[0]) == 0;
-		if (ident && !(is_out && in_is_input)) {
-			char *in = nash_strdup(n->in[0]), *out = nash_strdup(n->out[0]);
-			sl_remove(c, n);
-			sl_replace_uses(c, out, in);
-			free(in);
-			free(out);
+		if (ident && sl_bypass(c, n)) {
 			free(q);
 			sl_prune(c);
 			i--;

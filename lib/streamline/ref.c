@@ -618,6 +618,8 @@ static void swg(nash_ref *r, const rnode *rn)
 	pair(rn->n, "Dilation", 1, d);
 	hwpads(rn->n, p);
 	int64_t H = x->shape[0], W = x->shape[1], C = x->shape[2], OH = y->shape[0], OW = y->shape[1];
+	/* padding inserts 0, or -1 on a BIPOLAR stream (it has no 0) */
+	double pad = x->dt.kind == NASH_DT_BIPOLAR ? -1 : 0;
 	double *o = y->v;
 	for (int64_t oh = 0; oh < OH; oh++)
 		for (int64_t ow = 0; ow < OW; ow++)
@@ -626,7 +628,7 @@ static void swg(nash_ref *r, const rnode *rn)
 					int64_t ih = oh * s[0] - p[0] + ky * d[0], iw = ow * s[1] - p[1] + kx * d[1];
 					int in = ih >= 0 && ih < H && iw >= 0 && iw < W;
 					for (int64_t c = 0; c < C; c++)
-						*o++ = in ? x->v[(ih * W + iw) * C + c] : 0;
+						*o++ = in ? x->v[(ih * W + iw) * C + c] : pad;
 				}
 }
 
@@ -636,8 +638,8 @@ static double thresh(double v, const double *tr, int64_t steps, double actval, i
 	int64_t cnt = 0;
 	for (int64_t k = 0; k < steps; k++)
 		cnt += v >= tr[k];
-	double o = actval + (double)cnt;
-	return bip ? 2 * o - 1 : o;
+	/* a BIPOLAR output (one step): -1 below, +1 at or above; no ActVal */
+	return bip ? (cnt ? 1 : -1) : actval + (double)cnt;
 }
 
 static void mvau(nash_ref *r, const rnode *rn)
@@ -648,6 +650,7 @@ static void mvau(nash_ref *r, const rnode *rn)
 	int noact = (int)nash_attr_int(rn->n, "noActivation", t ? 0 : 1);
 	double actval = (double)nash_attr_int(rn->n, "ActVal", 0);
 	int bip = is_bipolar_attr(rn->n, "outputDataType");
+	int xnor = (int)nash_attr_int(rn->n, "binaryXnorMode", 0);
 	int64_t steps = t ? t->shape[1] : 0;
 	for (int64_t p = 0; p < pix; p++) {
 		double *acc = y->v + p * MH;
@@ -662,6 +665,9 @@ static void mvau(nash_ref *r, const rnode *rn)
 			for (int64_t m = 0; m < MH; m++)
 				acc[m] += xv * wr[m];
 		}
+		if (xnor) /* the XNOR popcount: positions where x and W agree */
+			for (int64_t m = 0; m < MH; m++)
+				acc[m] = (acc[m] + (double)MW) / 2;
 		if (!noact && t)
 			for (int64_t m = 0; m < MH; m++)
 				acc[m] = thresh(acc[m], t->v + (t->shape[0] == 1 ? 0 : m) * steps, steps, actval, bip);
@@ -692,6 +698,7 @@ static void hwpool(nash_ref *r, const rnode *rn, int avg)
 	hwpads(rn->n, p);
 	int64_t shift = nash_attr_int(rn->n, "Shift", 0);
 	int64_t H = x->shape[0], W = x->shape[1], C = x->shape[2], OH = y->shape[0], OW = y->shape[1];
+	double pad = x->dt.kind == NASH_DT_BIPOLAR ? -1 : 0;
 	for (int64_t oh = 0; oh < OH; oh++)
 		for (int64_t ow = 0; ow < OW; ow++)
 			for (int64_t c = 0; c < C; c++) {
@@ -699,8 +706,10 @@ static void hwpool(nash_ref *r, const rnode *rn, int avg)
 				for (int64_t ky = 0; ky < k[0]; ky++)
 					for (int64_t kx = 0; kx < k[1]; kx++) {
 						int64_t ih = oh * s[0] - p[0] + ky, iw = ow * s[1] - p[1] + kx;
-						if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+						if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+							acc += avg ? pad : 0; /* max-pool: padding never wins */
 							continue;
+						}
 						double v = x->v[(ih * W + iw) * C + c];
 						if (avg)
 							acc += v;

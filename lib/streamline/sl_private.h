@@ -134,6 +134,11 @@ char *sl_fresh(sl_ctx *c, const char *base);
 /* Remove nodes whose outputs nobody uses and unused parameters. */
 void sl_prune(sl_ctx *c);
 void sl_drop_inputs(nash_node *n, int keep);
+/* Take out a node whose output equals its input 0 (identities): readers
+ * read the input; a graph output keeps its name (the producer writes it).
+ * Returns 0 (nothing done) when the output is a graph output the input
+ * cannot take the name of. */
+int sl_bypass(sl_ctx *c, nash_node *n);
 
 /* A Mul or Add by a constant: returns the index (0/1) of the data input
  * and fills vals (malloc'd) with nc values: 1 (scalar) or the channel count

@@ -370,6 +370,11 @@ static void vi_node(sl_ctx *c, const nash_node *n)
 				pads = p[0] || p[1] || p[2] || p[3];
 			if (s && (role != 'G' && role != 'g' ? 1 : (nash_attr_float(n, "alpha", 1) == 1)))
 				o = sl_dot_range(s, a->lo, a->hi, pads);
+			if (o.isint && role == 'm' && nash_attr_int(n, "binaryXnorMode", 0)) {
+				int64_t mw = nash_attr_int(n, "MW", 0);
+				o.lo = (o.lo + mw) / 2;
+				o.hi = (o.hi + mw) / 2;
+			}
 		}
 	} else if (!strcmp(op, "MaxPool") || !strcmp(op, "StreamingMaxPool") || !strcmp(op, "Slice") ||
 	           !strcmp(op, "Flatten") || !strcmp(op, "Transpose") || !strcmp(op, "Identity") ||
@@ -380,6 +385,8 @@ static void vi_node(sl_ctx *c, const nash_node *n)
 	} else if (!strcmp(op, "Relu")) {
 		if (a)
 			o = (sl_vi){1, 0, a->lo > 0 ? a->lo : 0, a->hi > 0 ? a->hi : 0};
+	} else if (!strcmp(op, "ConvolutionInputGenerator") && a && a->bipolar) {
+		o = *a; /* a BIPOLAR stream is padded with -1 */
 	} else if (!strcmp(op, "ConvolutionInputGenerator") || !strcmp(op, "Pad")) {
 		if (a) {
 			o = *a;
@@ -551,6 +558,39 @@ void sl_replace_uses(sl_ctx *c, const char *from, const char *to)
 
 char *sl_fresh(sl_ctx *c, const char *base) { return nash_graph_fresh_name(c->g, base); }
 
+int sl_bypass(sl_ctx *c, nash_node *n)
+{
+	nash_graph *g = c->g;
+	char *in = nash_strdup(n->in[0]), *out = nash_strdup(n->out[0]);
+	int is_out = 0, in_is_input = 0;
+	for (int k = 0; k < g->nout; k++)
+		is_out |= strcmp(g->outputs[k].name, out) == 0;
+	for (int k = 0; k < g->nin; k++)
+		in_is_input |= strcmp(g->inputs[k].name, in) == 0;
+	nash_node *p = sl_producer(c, in);
+	int rc = 1;
+	if (!is_out)
+		goto plain;
+	if (p && sl_nuses(c, in) == 1 && p->nout == 1) {
+		/* the producer writes the output's name */
+		sl_remove(c, n);
+		nash_node_set_out(p, 0, out);
+		goto done;
+	}
+	if (in_is_input || !p) {
+		rc = 0;
+		goto done;
+	}
+plain:
+	sl_remove(c, n);
+	sl_replace_uses(c, out, in);
+done:
+	free(in);
+	free(out);
+	sl_touch(c);
+	return rc;
+}
+
 void sl_drop_inputs(nash_node *n, int keep)
 {
 	for (int k = keep; k < n->nin; k++)
@@ -574,6 +614,12 @@ void sl_prune(sl_ctx *c)
 	for (int i = 0; i < g->nout; i++)
 		sl_map_put(&uses, g->outputs[i].name, sl_map_get(&uses, g->outputs[i].name) + 1);
 	int removed = 0;
+	/* a quantizer's integer export (int_tensor) lives as long as it does */
+	for (int i = 0; i < g->nnodes; i++) {
+		const char *it = nash_attr_str(g->nodes[i], "int_tensor", NULL);
+		if (it)
+			sl_map_put(&uses, it, sl_map_get(&uses, it) + 1);
+	}
 	for (int i = g->nnodes - 1; i >= 0; i--) {
 		nash_node *n = g->nodes[i];
 		int used = 0;
@@ -584,6 +630,9 @@ void sl_prune(sl_ctx *c)
 		for (int k = 0; k < n->nin; k++)
 			if (n->in[k][0])
 				sl_map_put(&uses, n->in[k], sl_map_get(&uses, n->in[k]) - 1);
+		const char *it = nash_attr_str(n, "int_tensor", NULL);
+		if (it)
+			sl_map_put(&uses, it, sl_map_get(&uses, it) - 1);
 		nash_node_remove(g, i);
 		removed = 1;
 	}

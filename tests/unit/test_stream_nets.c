@@ -134,6 +134,13 @@ int main(void)
 	net("resnet18 w4 w4a4", "resnet18", 4, 0, NULL, w4a4, 2, 4, 0);
 	net("resnet18 w4 w1a2", "resnet18", 4, 0, NULL, w1a2, 2, 4, 0);
 
+	/* nash-quant's classifier: one weight scale, an Int32 bias (it joins the
+	 * integer logits as a constant input), logits or the top class */
+	sfix_opts cls = w2a2;
+	cls.last_per_tensor = 1;
+	net("resnet18 w4 w2a2, classifier with bias", "resnet18", 4, 0, NULL, cls, 2, 4, 0);
+	net("resnet18 w4 w2a2, classifier with bias, top-1", "resnet18", 4, 0, NULL, cls, 0, 4, 1);
+
 	/* NASH versions: skip at stride 2, max-pool at stride 1 and 2 (v1
 	 * duplicates channels), conv_5x5; v2 and v3 genotypes; v4 convs only */
 	net("nash v1 (sk@0 stride 2, mp, c5) w2a2", "resnet18", 4, 1,

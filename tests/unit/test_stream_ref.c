@@ -323,6 +323,31 @@ static void hw_tests(void)
 	      same(out, (double[]){1, 2, 3, 4, 2, 0, 4, 0, 3, 4, 0, 0, 4, 0, 0, 0}, 16),
 	      "SWG pads the bottom and right with zeros");
 	end();
+	/* a BIPOLAR stream has no 0: the window pads it with -1 (nash-ops(7)) */
+	begin("swg3");
+	input("x", 3, (int64_t[]){1, 1, 1}, "BIPOLAR");
+	n = node("ConvolutionInputGenerator", (const char *[]){"x", NULL}, (const char *[]){"y", NULL});
+	nash_attr_set_ints(n, "ConvKernelDim", 2, (int64_t[]){2, 1});
+	nash_attr_set_int(n, "IFMChannels", 1);
+	nash_attr_set_ints(n, "IFMDim", 2, (int64_t[]){1, 1});
+	nash_attr_set_int(n, "Stride", 1);
+	nash_attr_set_ints(n, "Padding", 4, (int64_t[]){1, 0, 0, 0});
+	CHECK(run((double[]){1}, NULL, &e) == 0 && nout == 2 && same(out, (double[]){-1, 1}, 2),
+	      "SWG pads a BIPOLAR stream with -1");
+	end();
+	/* XNOR-popcount: acc = (W^T x + MW) / 2, thresholds in that unit */
+	begin("xnor");
+	input("x", 3, (int64_t[]){1, 1, 4}, "BIPOLAR");
+	nash_tensor *bw = nash_tensor_add(G, "W", NASH_I8, 2, (int64_t[]){4, 2});
+	nash_datatype_parse("BIPOLAR", &bw->datatype);
+	int8_t wv[8] = {1, -1, 1, -1, -1, -1, 1, 1};
+	memcpy(bw->data, wv, sizeof wv);
+	n = node("MVAU", (const char *[]){"x", "W", NULL}, (const char *[]){"y", NULL});
+	nash_attr_set_int(n, "binaryXnorMode", 1);
+	/* x = (1, 1, -1, 1): dots 1+1+1+1 = 4 and -1-1+1+1 = 0 -> popcounts 4, 2 */
+	CHECK(run((double[]){1, 1, -1, 1}, NULL, &e) == 0 && same(out, (double[]){4, 2}, 2),
+	      "MVAU binaryXnorMode: the XNOR popcount (%s)", e.msg);
+	end();
 	/* MVAU with thresholds and ActVal; BIPOLAR output encoding; noActivation */
 	for (int k = 0; k < 3; k++) {
 		begin("mvau");
@@ -338,6 +363,7 @@ static void hw_tests(void)
 			iparam("T1", 2, (int64_t[]){1, 1}, (int64_t[]){0}, "INT8");
 			nash_node_set_in(n, 2, "T1");
 			nash_attr_set_str(n, "outputDataType", "BIPOLAR");
+			nash_attr_set_int(n, "ActVal", 5); /* not used by a BIPOLAR output */
 		}
 		/* acc: pixel 0 (1,2,3): [1+4-9, -1+0+3] = [-4, 2]; pixel 1 (0,-1,1): [-2-3, 0+1] = [-5, 1] */
 		CHECK(run((double[]){1, 2, 3, 0, -1, 1}, NULL, &e) == 0, "MVAU %d runs (%s)", k, e.msg);
