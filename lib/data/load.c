@@ -302,8 +302,9 @@ static int cifar_read(struct archive *a, const char *label, int64_t size, int no
 	}
 	for (size_t r = 0; r < got / CIFAR_REC; r++)
 		if (buf[r * CIFAR_REC] > 9) {
+			int y = buf[r * CIFAR_REC];
 			free(buf);
-			return nash_fail(e, "%s: label %d of record %zu is out of range 0..9", label, buf[r * CIFAR_REC], r);
+			return nash_fail(e, "%s: label %d of record %zu is out of range 0..9", label, y, r);
 		}
 	cp->buf[no] = buf;
 	cp->n[no] = (int64_t)(got / CIFAR_REC);
