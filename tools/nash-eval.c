@@ -4,6 +4,7 @@
 #include "tool.h"
 #include "data/data.h"
 #include "train/train.h"
+#include "hwexec/hwexec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -51,19 +52,31 @@ static nash_graph **ref;
 static int nref;
 static long ngraph;
 
-/* Evaluate one graph over the split. */
-static int run(nash_graph *g, nash_evalres *r, nash_err *e)
+/* Evaluate one graph over the split: float-level graphs on the training
+ * engine, hardware graphs on the integer executor. */
+static int run(nash_graph *g, nash_evalres *r, const char **executor, nash_err *e)
 {
 	if (nash_dataset_check_graph(data, g, e) < 0)
 		return -1;
-	nash_net_opts no = {.batch = opt.batch, .train = 0, .threads = opt.threads};
-	nash_net *net = nash_net_new(g, &no, e);
-	if (!net)
-		return -1;
-	int rc = nash_evaluate(net, opt.batch, data, split, 0, 1, r, e);
-	if (rc < 0)
+	int rc;
+	if (nash_graph_hw_node(g)) {
+		*executor = "integer";
+		nash_hwnet *h = nash_hwnet_new(g, opt.batch, opt.threads, e);
+		if (!h)
+			return -1;
+		rc = nash_evaluate_hw(h, opt.batch, data, split, 0, 1, r, e);
+		nash_hwnet_free(h);
+	} else {
+		*executor = "float";
+		nash_net_opts no = {.batch = opt.batch, .train = 0, .threads = opt.threads};
+		nash_net *net = nash_net_new(g, &no, e);
+		if (!net)
+			return -1;
+		rc = nash_evaluate(net, opt.batch, data, split, 0, 1, r, e);
+		nash_net_free(net);
+	}
+	if (rc < 0 && strncmp(e->msg, "graph ", 6))
 		nash_err_prefix(e, "graph %s: ", g->name);
-	nash_net_free(net);
 	return rc;
 }
 
@@ -118,7 +131,8 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 	long gi = ngraph++;
 	double t0 = nash_now();
 	nash_evalres r, c;
-	if (run(g, &r, e) < 0)
+	const char *exec, *rexec = NULL;
+	if (run(g, &r, &exec, e) < 0)
 		return -1;
 	nash_graph *rg = NULL;
 	if (opt.compare) {
@@ -127,7 +141,7 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 			return nash_fail(e, "%s holds %d graphs but the input has more", opt.compare, nref);
 		}
 		rg = ref[nref == 1 ? 0 : gi];
-		if (run(rg, &c, e) < 0) {
+		if (run(rg, &c, &rexec, e) < 0) {
 			nash_err_prefix(e, "%s: ", opt.compare);
 			nash_evalres_free(&r);
 			return -1;
@@ -138,10 +152,10 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 	nash_val_set(m, "dataset", nash_val_str(opt.data));
 	nash_val_set(m, "split", nash_val_str(opt.split));
 	nash_val_set(m, "images", nash_val_int(r.n));
-	nash_val_set(m, "executor", nash_val_str("float"));
+	nash_val_set(m, "executor", nash_val_str(exec));
 	nash_val_set(m, "top1", nash_val_f64(pct(r.top1, r.n)));
 	nash_val_set(m, "top5", nash_val_f64(pct(r.top5, r.n)));
-	if (isfinite(r.loss))
+	if (isfinite(r.loss))   /* integer graphs have no loss */
 		nash_val_set(m, "loss", nash_val_f64(r.loss));
 	nash_val *pc = nash_val_arr(), *cm = nash_val_arr();
 	for (int i = 0; i < k; i++) {
@@ -171,6 +185,7 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 		nash_val_set(cv, "agree", nash_val_f64(agree));
 		nash_val_set(cv, "disagree_images", nash_val_int(r.n - a));
 		nash_val_set(cv, "top1", nash_val_f64(pct(c.top1, c.n)));
+		nash_val_set(cv, "executor", nash_val_str(rexec));
 		nash_val_set(m, "compare", cv);
 	}
 	nash_val_set(m, "seconds", nash_val_f64(nash_now() - t0));

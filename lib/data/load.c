@@ -605,8 +605,11 @@ int nash_dataset_check_graph(const nash_dataset *d, const nash_graph *g, nash_er
 	if (g->nin != 1)
 		return nash_fail(e, "graph %s: %d inputs; a dataset feeds exactly one", g->name, g->nin);
 	const nash_io *in = &g->inputs[0];
-	int64_t chw[3] = {d->c, d->h, d->w}, hwc[3] = {d->h, d->w, d->c};
-	if (in->ndim != 3 || (memcmp(in->shape, chw, sizeof chw) && memcmp(in->shape, hwc, sizeof hwc)))
+	/* C x H x W (float graphs), H x W x C (hardware graphs), 1 x 1 x CHW (a
+	 * hardware MLP's input vector) */
+	int64_t chw[3] = {d->c, d->h, d->w}, hwc[3] = {d->h, d->w, d->c}, vec[3] = {1, 1, (int64_t)d->c * d->h * d->w};
+	if (in->ndim != 3 || (memcmp(in->shape, chw, sizeof chw) && memcmp(in->shape, hwc, sizeof hwc) &&
+	                      memcmp(in->shape, vec, sizeof vec)))
 		return nash_fail(e, "graph %s: input %s is %s but %s images are %s", g->name, in->name,
 		                 nash_shape_str(in->ndim, in->shape, a), d->name, nash_shape_str(3, chw, b));
 	if (g->nout < 1)

@@ -159,6 +159,16 @@ const nash_node *nash_graph_hw_node(const nash_graph *g);
 int nash_evaluate(nash_net *net, int batch, const nash_dataset *d, const nash_split *s,
                   int64_t limit, int detail, nash_evalres *r, nash_err *e);
 
+/* The same for an integer hardware graph on the integer executor
+ * (lib/hwexec): the images go in as uint8 pixels. With a logits output
+ * the prediction is the largest integer score (lowest index on ties); with
+ * a LabelSelect output (k class indices, best first) it is the first index
+ * and an image counts for top-5 when its label is among the first five
+ * (so top5 = top-k when k < 5). loss is NAN. */
+struct nash_hwnet;
+int nash_evaluate_hw(struct nash_hwnet *h, int batch, const nash_dataset *d, const nash_split *s,
+                     int64_t limit, int detail, nash_evalres *r, nash_err *e);
+
 /* ---------------------------------------------------- checkpoint pieces */
 
 /* Exact values of every parameter and state buffer of a net (QSCALE in
