@@ -505,6 +505,115 @@ static int choice_branches(nash_net *net, int c, nash_err *e, int **cons, int *n
 	return 0;
 }
 
+/* ------------------------------------------------------------- fusion */
+/* The node that consumes tensor t (its only use), or -1. */
+static int only_consumer(nash_net *net, int from, int t)
+{
+	if (T(t)->nuse != 1 || t == net->logits)
+		return -1;
+	for (int j = from + 1; j < net->nnodes; j++) {
+		nn_node *r = &net->nodes[j];
+		if (r->dead)
+			continue;
+		for (int k = 0; k < r->nin; k++)
+			if (r->in[k] == t)
+				return j;
+	}
+	return -1;
+}
+
+static int same_place(const nn_node *a, const nn_node *b)
+{
+	return !a->constant && !b->constant && a->owner == b->owner && a->branch == b->branch;
+}
+
+static int same_view(const nn_view *a, const nn_view *b)
+{
+	if (a->r != b->r || a->bs != b->bs)
+		return 0;
+	for (int i = 0; i < a->r; i++)
+		if (a->d[i] != b->d[i] || a->st[i] != b->st[i])
+			return 0;
+	return 1;
+}
+
+/* Elementwise neighbours run inside BatchNormalization and Add nodes:
+ * quantizers feeding only an Add (the adder quantizers of a residual
+ * join), a Relu using only a BN's or an Add's output, and a quantizer
+ * using only that result. One pass over memory instead of up to four,
+ * each way, and the tensors between them are never stored. */
+static void fuse(nash_net *net)
+{
+	/* quantizers on the inputs of an Add */
+	for (int i = 0; i < net->nnodes; i++) {
+		nn_node *nd = &net->nodes[i];
+		if (nd->op != OP_ADD || nd->constant || nd->dead || nd->in[0] == nd->in[1])
+			continue;
+		int raw[2], q[2];
+		for (int k = 0; k < 2; k++) {
+			int t = nd->in[k], pq = T(t)->producer;
+			raw[k] = t;
+			q[k] = -1;
+			if (pq >= 0 && nn_fusable_quant(net, pq) && same_place(&net->nodes[pq], nd) &&
+			    only_consumer(net, pq, t) == i) {
+				q[k] = pq;
+				raw[k] = net->nodes[pq].in[0];
+			}
+		}
+		if (q[0] < 0 && q[1] < 0)
+			continue;
+		nn_view *o = &T(nd->out)->v;
+		if (!same_view(o, &T(raw[0])->v) || !same_view(o, &T(raw[1])->v))
+			continue;
+		for (int k = 0; k < 2; k++)
+			if (q[k] >= 0) {
+				nn_node *qn = &net->nodes[q[k]];
+				T(nd->in[k])->dead = 1;
+				qn->dead = 1;
+				nd->pre_q[k] = q[k];
+				nd->in[k] = raw[k];
+				nd->aux[nd->naux++] = qn->in[1];
+			}
+	}
+	for (int i = 0; i < net->nnodes; i++) {
+		nn_node *nd = &net->nodes[i];
+		if ((nd->op != OP_BN && nd->op != OP_ADD) || nd->constant || nd->dead)
+			continue;
+		if (nd->op == OP_ADD && nd->pre_q[0] < 0 && nd->pre_q[1] < 0 &&
+		    (!same_view(&T(nd->out)->v, &T(nd->in[0])->v) || !same_view(&T(nd->out)->v, &T(nd->in[1])->v))) {
+			/* a broadcasting Add: only the Relu (the general kernel applies it after) */
+			int j = only_consumer(net, i, nd->out);
+			if (j >= 0 && net->nodes[j].op == OP_RELU && same_place(&net->nodes[j], nd)) {
+				T(nd->out)->dead = 1;
+				nd->fuse_relu = 1;
+				nd->out = net->nodes[j].out;
+				T(nd->out)->producer = i;
+				net->nodes[j].dead = 1;
+			}
+			continue;
+		}
+		int j = only_consumer(net, i, nd->out);
+		if (j >= 0 && net->nodes[j].op == OP_RELU && same_place(&net->nodes[j], nd)) {
+			T(nd->out)->dead = 1;
+			nd->fuse_relu = 1;
+			nd->out = net->nodes[j].out;
+			T(nd->out)->producer = i;
+			net->nodes[j].dead = 1;
+			j = only_consumer(net, j, nd->out);
+		}
+		if (j >= 0 && nn_fusable_quant(net, j) && same_place(&net->nodes[j], nd) &&
+		    net->nodes[j].in[0] == nd->out) {
+			nn_node *qn = &net->nodes[j];
+			T(nd->out)->dead = 1;
+			nd->epi_q = j;
+			nd->out = qn->out;
+			T(nd->out)->producer = i;
+			qn->dead = 1;
+			nd->aux[nd->naux++] = qn->in[1];
+		}
+	}
+}
+
 /* ------------------------------------------------------------ compile */
 static int compile(nash_net *net, nash_err *e)
 {
@@ -547,6 +656,7 @@ static int compile(nash_net *net, nash_err *e)
 		nd->op = -1;
 		nd->owner = nd->branch = -1;
 		nd->stamp = -1;
+		nd->epi_q = nd->pre_q[0] = nd->pre_q[1] = -1;
 		for (int k = 0; optab[k].name; k++)
 			if (strcmp(optab[k].name, n->op) == 0)
 				nd->op = optab[k].op;
@@ -707,10 +817,15 @@ static int compile(nash_net *net, nash_err *e)
 		if (rc < 0)
 			return -1;
 	}
+	const char *nf = getenv("NASH_NN_NO_FUSE");
+	if (!nf || !*nf || !strcmp(nf, "0"))
+		fuse(net);
 	/* activation and gradient buffers */
 	int64_t B = net->o.batch;
 	for (int id = 0; id < net->ntens; id++) {
 		nn_tensor *t = T(id);
+		if (t->dead)
+			continue;
 		if (t->kind == T_ACT || t->kind == T_INPUT) {
 			t->own_val = t->val = nn_falloc(net, (size_t)(B * t->v.numel));
 			if (net->o.train && t->kind == T_ACT)
@@ -839,9 +954,12 @@ static void softmax(const float *a, int k, double *p)
 }
 
 /* Deterministic dot product (fixed partition, fixed merge order). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static double dot(const float *a, const float *b, int64_t m)
 {
-	int nt = omp_get_max_threads();
+	int nt = m >= 32768 ? omp_get_max_threads() : 1;
 	double part[256] = {0};
 	if (nt > 256)
 		nt = 256;
@@ -853,6 +971,7 @@ static double dot(const float *a, const float *b, int64_t m)
 		for (int64_t i0 = lo; i0 < hi; i0 += 256) {
 			int64_t i1 = i0 + 256 < hi ? i0 + 256 : hi;
 			float f = 0;
+			#pragma omp simd reduction(+:f)
 			for (int64_t i = i0; i < i1; i++)
 				f += a[i] * b[i];
 			s += f;
@@ -898,6 +1017,8 @@ static int branch_eval(nash_net *net, nn_choice *ch, int k, int n, nash_err *e)
 {
 	for (int j = 0; j < ch->nbnodes[k]; j++) {
 		nn_node *nd = &net->nodes[ch->bnodes[k][j]];
+		if (nd->dead)
+			continue;
 		if (nd->constant) {
 			if (nd->stamp == net->version)
 				continue;
@@ -962,7 +1083,7 @@ static void set_active(nash_net *net)
 		net->ch[c].fwd = net->ch[c].chosen;
 	for (int i = 0; i < net->nnodes; i++) {
 		nn_node *nd = &net->nodes[i];
-		nd->active = nd->owner < 0 || soft || net->ch[nd->owner].fwd == nd->branch;
+		nd->active = !nd->dead && (nd->owner < 0 || soft || net->ch[nd->owner].fwd == nd->branch);
 	}
 }
 
@@ -1122,10 +1243,14 @@ int nash_net_backward(nash_net *net, int what, nash_err *e)
 	}
 	for (int i = 0; i < net->nnodes; i++) {
 		nn_node *nd = &net->nodes[i];
+		if (nd->dead)
+			continue;
 		int rg = 0;
 		for (int k = 0; k < nd->nin; k++)
 			if (nd->in[k] >= 0)
 				rg |= T(nd->in[k])->rg;
+		for (int k = 0; k < nd->naux; k++)
+			rg |= T(nd->aux[k])->rg;
 		T(nd->out)->rg = rg && nd->active;
 	}
 	T(net->logits)->gset = 1;
