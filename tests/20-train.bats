@@ -92,6 +92,20 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	assert_output "$(printf 'one\t1\ntwo\t1')"
 }
 
+@test "quantization-aware training: a w2a2 graph trains, its integer export follows the weights" {
+	nash-train -j 1 --limit 2000 --epochs 2 -q tfc.nash >f.nash
+	nash-quant --preset w2a2 f.nash >q.nash
+	nash-train -j 1 --limit 2000 --epochs 2 --lr 0.02 -q q.nash >qt.nash
+	py "$(meta qt.nash train.top1) > 50"
+	# the learned scales and the integer weights moved with training
+	[ "$(nash-dump --tensors q.nash | grep -c 'wq.int')" -gt 0 ]
+	ints() { nash-dump --json --data "$1" | python3 -c 'import json,sys; t=json.load(sys.stdin)[0]["tensors"]; print(sorted((k, v["data"]) for k, v in t.items() if k.endswith(".int")))'; }
+	[ "$(ints q.nash)" != "$(ints qt.nash)" ]
+	# and the export nash-train left is the one nash-quant computes from them
+	nash-quant --export qt.nash >re.nash
+	[ "$(tensors re.nash)" = "$(tensors qt.nash)" ]
+}
+
 @test "optimisers and schedules: adam, adamw, step, const, no nesterov" {
 	for args in "-o adam" "-o adamw --wd 0.05" "--schedule step:1:0.5" "--schedule const --lr 0.01" \
 		"--no-nesterov --momentum 0.5" "--no-flip --crop 0"; do

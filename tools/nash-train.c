@@ -4,6 +4,7 @@
 #include "tool.h"
 #include "data/data.h"
 #include "train/train.h"
+#include "quant/quant.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -203,6 +204,10 @@ static void train_one(nash_graph *g, int resumed)
 	if (nash_trainer_finish(t, &e) < 0)
 		die("%s", e.msg);
 	nash_trainer_free(t);
+	/* a quantization-aware graph: refresh the integer export (integer
+	 * weights, scales, datatypes) from the trained weights */
+	if (nash_quant_present(g, NULL) && nash_quant_export(g, &e) < 0)
+		die("graph %s: integer export: %s", g->name, e.msg);
 }
 
 static int each(nash_graph *g, void *ctx, nash_err *e)

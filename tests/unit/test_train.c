@@ -539,6 +539,9 @@ static void test_trainer(void)
 	nash_dataset *d = learnable(400, 200);
 	nash_train_opts o;
 	nash_train_defaults(&o);
+	CHECK(o.optim.kind == NASH_OPT_SGD && o.optim.nesterov && o.optim.wd == 5e-4 && o.lr == 0.1 &&
+	      o.sched == NASH_SCHED_COSINE && o.batch == 128 && o.epochs == 15 &&
+	      (o.optim.no_decay & (1u << NASH_P_QSCALE)), "defaults; learned quantizer scales are not decayed");
 	o.epochs = 4;
 	o.batch = 32;
 	o.threads = 1;
