@@ -53,7 +53,8 @@ typedef enum { NASH_RELAX_SAMPLE = 0, NASH_RELAX_SOFTMAX = 1 } nash_relax;
 
 typedef struct nash_net_opts {
 	int batch;          /* the largest n forward will be given */
-	int train;          /* 1: keep what backward needs and allocate gradients */
+	int train;          /* 1: keep what backward needs and allocate gradients;
+	                       0: inference, activations share buffers by liveness */
 	int threads;        /* 0: every core */
 	nash_relax relax;   /* how Choice nodes run */
 } nash_net_opts;

@@ -58,6 +58,8 @@ typedef struct nn_tensor {
 	int gset;                /* gradient written in the current backward */
 	int nuse;                /* consumers */
 	int dead;                /* never computed (fused away) */
+	int pooled;              /* lives in its Choice's pool (sample mode) */
+	int shared;              /* inference: a buffer shared by liveness */
 	/* quantizer scale tensors */
 	int scmode;              /* SC_* when used as a scale, else -1 */
 	float *log2v;            /* SC_LEARNED: the trained log2 values (param w) */
@@ -145,6 +147,8 @@ struct nash_net {
 	int want_input_grad;
 	float *input_grad;       /* NCHW */
 	float *arena;            /* gate evaluation (sample mode) */
+	float **slots;           /* inference: shared activation buffers */
+	int nslots;
 	int64_t arena_size;      /* floats per image */
 	size_t bytes;
 	int nonfinite_node;
