@@ -60,7 +60,7 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	o = m["optimizer"]
 	assert o == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4, "clip": 5}, o
 	assert m["schedule"] == {"name": "cosine", "warmup_epochs": 0.5, "min_lr": 0}, m["schedule"]
-	assert m["label_smoothing"] == 0.1 and m["augment"] == {"crop_pad": 2, "flip": False}
+	assert m["label_smoothing"] == 0.1 and m["augment"] == {"crop_pad": 2, "flip": True}
 	h = m["history"]
 	assert [e["epoch"] for e in h] == [1, 2]
 	for e in h:
@@ -154,8 +154,10 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 @test "an IDX directory of raw and gzip files (the test fixture's slice)" {
 	nash-train -j 1 -d slice --epochs 2 -q tfc.nash >s.nash
 	[ "$(meta s.nash train.images)" = '{"train":1200,"test":400}' ]
+	[ "$(meta s.nash train.augment)" = '{"crop_pad":2,"flip":false}' ]
 	nash-train -j 1 -d "mnist:$PWD/slice" --epochs 1 -q tfc.nash >s2.nash
 	[ "$(meta s2.nash train.dataset)" = "\"mnist:$PWD/slice\"" ]
+	[ "$(meta s2.nash train.augment)" = '{"crop_pad":2,"flip":false}' ]
 }
 
 @test "bad data: one line naming the file and the reason, exit 1" {
