@@ -485,9 +485,11 @@ static int choice_branches(nash_net *net, int c, nash_err *e, int **cons, int *n
 			}
 			if (!ok)
 				continue;
-			if (nd->op == OP_CHOICE || nd->owner >= 0)
+			if (nd->op == OP_CHOICE || nd->owner >= 0) {
+				free(in);
 				return nash_fail(e, "node %s (Choice): branch %d contains %s, a Choice or another Choice's node; nested Choices are not supported",
 				                 cn->n->name, k, nd->n->name);
+			}
 			in[j] = 1;
 		}
 		for (int j = 0; j < ch->node; j++)
@@ -497,12 +499,233 @@ static int choice_branches(nash_net *net, int c, nash_err *e, int **cons, int *n
 				net->nodes[j].branch = k;
 				T(net->nodes[j].out)->owner = c;
 				T(net->nodes[j].out)->branch = k;
-				if (!net->nodes[j].constant)
-					ch->bsize[k] += T(net->nodes[j].out)->v.numel;
 			}
 	}
 	free(in);
 	return 0;
+}
+
+/* ------------------------------------------------------------- fusion */
+/* The node that consumes tensor t (its only use), or -1. */
+static int only_consumer(nash_net *net, int from, int t)
+{
+	if (T(t)->nuse != 1 || t == net->logits)
+		return -1;
+	for (int j = from + 1; j < net->nnodes; j++) {
+		nn_node *r = &net->nodes[j];
+		if (r->dead)
+			continue;
+		for (int k = 0; k < r->nin; k++)
+			if (r->in[k] == t)
+				return j;
+	}
+	return -1;
+}
+
+static int same_place(const nn_node *a, const nn_node *b)
+{
+	return !a->constant && !b->constant && a->owner == b->owner && a->branch == b->branch;
+}
+
+static int same_view(const nn_view *a, const nn_view *b)
+{
+	if (a->r != b->r || a->bs != b->bs)
+		return 0;
+	for (int i = 0; i < a->r; i++)
+		if (a->d[i] != b->d[i] || a->st[i] != b->st[i])
+			return 0;
+	return 1;
+}
+
+/* Elementwise neighbours run inside BatchNormalization and Add nodes:
+ * quantizers feeding only an Add (the adder quantizers of a residual
+ * join), a Relu using only a BN's or an Add's output, and a quantizer
+ * using only that result. One pass over memory instead of up to four,
+ * each way, and the tensors between them are never stored. */
+static void fuse(nash_net *net)
+{
+	/* quantizers on the inputs of an Add */
+	for (int i = 0; i < net->nnodes; i++) {
+		nn_node *nd = &net->nodes[i];
+		if (nd->op != OP_ADD || nd->constant || nd->dead || nd->in[0] == nd->in[1])
+			continue;
+		int raw[2], q[2];
+		for (int k = 0; k < 2; k++) {
+			int t = nd->in[k], pq = T(t)->producer;
+			raw[k] = t;
+			q[k] = -1;
+			if (pq >= 0 && nn_fusable_quant(net, pq) && same_place(&net->nodes[pq], nd) &&
+			    only_consumer(net, pq, t) == i) {
+				q[k] = pq;
+				raw[k] = net->nodes[pq].in[0];
+			}
+		}
+		if (q[0] < 0 && q[1] < 0)
+			continue;
+		nn_view *o = &T(nd->out)->v;
+		if (!same_view(o, &T(raw[0])->v) || !same_view(o, &T(raw[1])->v))
+			continue;
+		for (int k = 0; k < 2; k++)
+			if (q[k] >= 0) {
+				nn_node *qn = &net->nodes[q[k]];
+				T(nd->in[k])->dead = 1;
+				qn->dead = 1;
+				nd->pre_q[k] = q[k];
+				nd->in[k] = raw[k];
+				nd->aux[nd->naux++] = qn->in[1];
+			}
+	}
+	for (int i = 0; i < net->nnodes; i++) {
+		nn_node *nd = &net->nodes[i];
+		if ((nd->op != OP_BN && nd->op != OP_ADD) || nd->constant || nd->dead)
+			continue;
+		if (nd->op == OP_ADD && nd->pre_q[0] < 0 && nd->pre_q[1] < 0 &&
+		    (!same_view(&T(nd->out)->v, &T(nd->in[0])->v) || !same_view(&T(nd->out)->v, &T(nd->in[1])->v))) {
+			/* a broadcasting Add: only the Relu (the general kernel applies it after) */
+			int j = only_consumer(net, i, nd->out);
+			if (j >= 0 && net->nodes[j].op == OP_RELU && same_place(&net->nodes[j], nd)) {
+				T(nd->out)->dead = 1;
+				nd->fuse_relu = 1;
+				nd->out = net->nodes[j].out;
+				T(nd->out)->producer = i;
+				net->nodes[j].dead = 1;
+			}
+			continue;
+		}
+		int j = only_consumer(net, i, nd->out);
+		if (j >= 0 && net->nodes[j].op == OP_RELU && same_place(&net->nodes[j], nd)) {
+			T(nd->out)->dead = 1;
+			nd->fuse_relu = 1;
+			nd->out = net->nodes[j].out;
+			T(nd->out)->producer = i;
+			net->nodes[j].dead = 1;
+			j = only_consumer(net, j, nd->out);
+		}
+		if (j >= 0 && nn_fusable_quant(net, j) && same_place(&net->nodes[j], nd) &&
+		    net->nodes[j].in[0] == nd->out) {
+			nn_node *qn = &net->nodes[j];
+			T(nd->out)->dead = 1;
+			nd->epi_q = j;
+			nd->out = qn->out;
+			T(nd->out)->producer = i;
+			qn->dead = 1;
+			nd->aux[nd->naux++] = qn->in[1];
+		}
+	}
+}
+
+/* Sample relaxation: one branch of a Choice lives at a time, so the
+ * tensors of its branches share one pool (each branch from offset 0), and
+ * gradients another; gate evaluation of the other candidates in backward
+ * runs in a separate arena (the chosen branch's values are still needed). */
+static void branch_pools(nash_net *net)
+{
+	int64_t B = net->o.batch, arena = 0;
+	for (int c = 0; c < net->nchoices; c++) {
+		nn_choice *ch = &net->ch[c];
+		int64_t most = 0;
+		for (int k = 0; k < ch->nb; k++) {
+			int64_t off = 0;
+			for (int j = 0; j < ch->nbnodes[k]; j++) {
+				nn_node *nd = &net->nodes[ch->bnodes[k][j]];
+				nn_tensor *t = T(nd->out);
+				if (nd->dead || nd->constant || t->dead || t->kind != T_ACT || t->owner != c)
+					continue;
+				t->pooled = 1;
+				t->pool_off = off;
+				off += B * t->v.numel;
+			}
+			ch->bsize[k] = off;
+			most = off > most ? off : most;
+		}
+		arena = most > arena ? most : arena;
+		if (!most)
+			continue;
+		ch->pool = nn_falloc(net, (size_t)most);
+		if (net->o.train)
+			ch->gpool = nn_falloc(net, (size_t)most);
+		for (int k = 0; k < ch->nb; k++)
+			for (int j = 0; j < ch->nbnodes[k]; j++) {
+				nn_tensor *t = T(net->nodes[ch->bnodes[k][j]].out);
+				if (t->pooled && t->owner == c) {
+					t->val = ch->pool + t->pool_off;
+					t->grad = ch->gpool ? ch->gpool + t->pool_off : NULL;
+				}
+			}
+	}
+	if (net->o.train && arena) {
+		net->arena = nn_falloc(net, (size_t)arena);
+		net->arena_size = arena;
+	}
+}
+
+/* Inference nets keep no activation for a backward pass: a tensor's buffer
+ * is free again after its last consumer, and later tensors reuse it
+ * (best fit among free buffers, a buffer grows to its largest tenant). */
+static void share_buffers(nash_net *net)
+{
+	int64_t B = net->o.batch;
+	int *last = nash_alloc((size_t)net->ntens * sizeof *last), *slot = nash_alloc((size_t)net->ntens * sizeof *slot);
+	for (int id = 0; id < net->ntens; id++) {
+		last[id] = -1;
+		slot[id] = -1;
+	}
+	for (int i = 0; i < net->nnodes; i++) {
+		nn_node *nd = &net->nodes[i];
+		if (nd->dead)
+			continue;
+		for (int k = 0; k < nd->nin; k++)
+			if (nd->in[k] >= 0)
+				last[nd->in[k]] = i;
+	}
+	last[net->logits] = net->nnodes;
+	int nslots = 0;
+	int64_t *cap = nash_alloc(((size_t)net->ntens + 1) * sizeof *cap);
+	char *busy = nash_alloc((size_t)net->ntens + 1);
+	for (int i = 0; i < net->nnodes; i++) {
+		nn_node *nd = &net->nodes[i];
+		if (nd->dead || nd->constant)
+			continue;
+		nn_tensor *t = T(nd->out);
+		if (t->kind == T_ACT && !t->dead && !t->pooled) {
+			int64_t need = B * t->v.numel;
+			int best = -1;
+			for (int k = 0; k < nslots; k++) {
+				if (busy[k])
+					continue;
+				if (best < 0 || (cap[k] >= need && (cap[best] < need || cap[k] < cap[best])) ||
+				    (cap[best] < need && cap[k] > cap[best]))
+					best = k;
+			}
+			if (best < 0)
+				best = nslots++;
+			if (cap[best] < need)
+				cap[best] = need;
+			busy[best] = 1;
+			slot[nd->out] = best;
+		}
+		for (int k = 0; k < nd->nin; k++) {
+			int id = nd->in[k];
+			if (id >= 0 && last[id] == i && slot[id] >= 0)
+				busy[slot[id]] = 0;
+		}
+		if (last[nd->out] < 0 && slot[nd->out] >= 0) /* never used */
+			busy[slot[nd->out]] = 0;
+	}
+	float **base = nash_alloc(((size_t)nslots + 1) * sizeof *base);
+	for (int k = 0; k < nslots; k++)
+		base[k] = nn_falloc(net, (size_t)cap[k]);
+	for (int id = 0; id < net->ntens; id++)
+		if (slot[id] >= 0) {
+			T(id)->val = base[slot[id]];
+			T(id)->shared = 1;
+		}
+	net->slots = base;
+	net->nslots = nslots;
+	free(last);
+	free(slot);
+	free(cap);
+	free(busy);
 }
 
 /* ------------------------------------------------------------ compile */
@@ -547,6 +770,7 @@ static int compile(nash_net *net, nash_err *e)
 		nd->op = -1;
 		nd->owner = nd->branch = -1;
 		nd->stamp = -1;
+		nd->epi_q = nd->pre_q[0] = nd->pre_q[1] = -1;
 		for (int k = 0; optab[k].name; k++)
 			if (strcmp(optab[k].name, n->op) == 0)
 				nd->op = optab[k].op;
@@ -707,10 +931,19 @@ static int compile(nash_net *net, nash_err *e)
 		if (rc < 0)
 			return -1;
 	}
+	const char *nf = getenv("NASH_NN_NO_FUSE");
+	if (!nf || !*nf || !strcmp(nf, "0"))
+		fuse(net);
 	/* activation and gradient buffers */
 	int64_t B = net->o.batch;
+	if (net->o.relax == NASH_RELAX_SAMPLE)
+		branch_pools(net);
+	if (!net->o.train)
+		share_buffers(net);
 	for (int id = 0; id < net->ntens; id++) {
 		nn_tensor *t = T(id);
+		if (t->dead || t->pooled || t->shared)
+			continue;
 		if (t->kind == T_ACT || t->kind == T_INPUT) {
 			t->own_val = t->val = nn_falloc(net, (size_t)(B * t->v.numel));
 			if (net->o.train && t->kind == T_ACT)
@@ -761,9 +994,12 @@ void nash_net_free(nash_net *net)
 		free(net->params[i].w);
 		free(net->params[i].g);
 	}
-	for (int c = 0; c < net->nchoices; c++)
+	for (int c = 0; c < net->nchoices; c++) {
 		for (int k = 0; k < net->ch[c].nb; k++)
 			free(net->ch[c].bnodes[k]);
+		free(net->ch[c].pool);
+		free(net->ch[c].gpool);
+	}
 	free(net->ch);
 	free(net->params);
 	free(net->param_tensor);
@@ -772,6 +1008,9 @@ void nash_net_free(nash_net *net)
 	free(net->hidx);
 	free(net->input_grad);
 	free(net->arena);
+	for (int k = 0; k < net->nslots; k++)
+		free(net->slots[k]);
+	free(net->slots);
 	free(net);
 }
 
@@ -839,9 +1078,12 @@ static void softmax(const float *a, int k, double *p)
 }
 
 /* Deterministic dot product (fixed partition, fixed merge order). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static double dot(const float *a, const float *b, int64_t m)
 {
-	int nt = omp_get_max_threads();
+	int nt = m >= 32768 ? omp_get_max_threads() : 1;
 	double part[256] = {0};
 	if (nt > 256)
 		nt = 256;
@@ -853,6 +1095,7 @@ static double dot(const float *a, const float *b, int64_t m)
 		for (int64_t i0 = lo; i0 < hi; i0 += 256) {
 			int64_t i1 = i0 + 256 < hi ? i0 + 256 : hi;
 			float f = 0;
+			#pragma omp simd reduction(+:f)
 			for (int64_t i = i0; i < i1; i++)
 				f += a[i] * b[i];
 			s += f;
@@ -893,11 +1136,23 @@ static void choice_fwd(nash_net *net, nn_node *nd, int n)
 	}
 }
 
+/* Point branch k's pooled tensors at base (the pool or the arena). */
+static void branch_place(nash_net *net, nn_choice *ch, int c, int k, float *base)
+{
+	for (int j = 0; j < ch->nbnodes[k]; j++) {
+		nn_tensor *t = T(net->nodes[ch->bnodes[k][j]].out);
+		if (t->pooled && t->owner == c)
+			t->val = base + t->pool_off;
+	}
+}
+
 /* Run branch k's nodes forward (gate evaluation in the sampled path). */
 static int branch_eval(nash_net *net, nn_choice *ch, int k, int n, nash_err *e)
 {
 	for (int j = 0; j < ch->nbnodes[k]; j++) {
 		nn_node *nd = &net->nodes[ch->bnodes[k][j]];
+		if (nd->dead)
+			continue;
 		if (nd->constant) {
 			if (nd->stamp == net->version)
 				continue;
@@ -924,10 +1179,16 @@ static int choice_bwd(nash_net *net, nn_node *nd, int n, nash_err *e)
 			gate[k] = 0;
 			if (bt < 0)
 				continue;
-			if (sample && k != ch->fwd && T(bt)->owner == nd->a.choice.idx &&
-			    branch_eval(net, ch, k, n, e) < 0)
+			int c = nd->a.choice.idx, ev = sample && k != ch->fwd && T(bt)->owner == c;
+			if (ev && net->arena)
+				branch_place(net, ch, c, k, net->arena);
+			int rc = ev ? branch_eval(net, ch, k, n, e) : 0;
+			if (rc == 0)
+				gate[k] = dot(y->grad, T(bt)->val, m);
+			if (ev && net->arena)
+				branch_place(net, ch, c, k, ch->pool);
+			if (rc < 0)
 				return -1;
-			gate[k] = dot(y->grad, T(bt)->val, m);
 		}
 		for (int i = 0; i < ch->nb; i++) {
 			double s = 0;
@@ -962,7 +1223,7 @@ static void set_active(nash_net *net)
 		net->ch[c].fwd = net->ch[c].chosen;
 	for (int i = 0; i < net->nnodes; i++) {
 		nn_node *nd = &net->nodes[i];
-		nd->active = nd->owner < 0 || soft || net->ch[nd->owner].fwd == nd->branch;
+		nd->active = !nd->dead && (nd->owner < 0 || soft || net->ch[nd->owner].fwd == nd->branch);
 	}
 }
 
@@ -975,11 +1236,20 @@ static int check_finite(nash_net *net, int n, nash_err *e)
 		bad = !isfinite(lt->val[i]);
 	if (!bad)
 		return 0;
-	/* name the first node whose output is not finite */
+	/* name the first node whose output is not finite; an inference net has
+	 * reused its buffers, so it runs again checking after every node (the
+	 * input is intact, running statistics are left alone) */
+	int rerun = net->nslots > 0;
 	for (int i = 0; i < net->nnodes; i++) {
 		nn_node *nd = &net->nodes[i];
 		if (!nd->active)
 			continue;
+		if (rerun && !nd->constant) {
+			int rc = nd->op == OP_CHOICE ? (choice_fwd(net, nd, n), 0)
+			                             : nn_forward_node(net, nd, n, net->fwd_train ? 2 : 0, e);
+			if (rc < 0)
+				return -1;
+		}
 		nn_tensor *t = T(nd->out);
 		int64_t mm = (t->v.bs ? n : 1) * t->v.numel;
 		for (int64_t k = 0; k < mm; k++)
@@ -1122,10 +1392,14 @@ int nash_net_backward(nash_net *net, int what, nash_err *e)
 	}
 	for (int i = 0; i < net->nnodes; i++) {
 		nn_node *nd = &net->nodes[i];
+		if (nd->dead)
+			continue;
 		int rg = 0;
 		for (int k = 0; k < nd->nin; k++)
 			if (nd->in[k] >= 0)
 				rg |= T(nd->in[k])->rg;
+		for (int k = 0; k < nd->naux; k++)
+			rg |= T(nd->aux[k])->rg;
 		T(nd->out)->rg = rg && nd->active;
 	}
 	T(net->logits)->gset = 1;

@@ -193,6 +193,17 @@ static void test_bn_act_pool(void)
 	fd_check("BatchNormalization (running statistics) + Relu", fx_g, (fdopt){.train = 0, .n = 4});
 	free_g();
 
+	/* Add + Relu (fused in the engine), a residual */
+	fx_new("addrelu", 3, 5, 5);
+	n = fx_conv("c", "x", 3, 3, 3, 3, 1, 1, 0.5);
+	nash_attr_set_ints(n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+	fx_node("Add", "a", "c", "x", NULL);
+	fx_node("Relu", "r", "a", NULL);
+	fx_node("Add", "a2", "r", "r", NULL);
+	fx_node("Relu", "r2", "a2", NULL);
+	fd_check("Add + Relu (a residual), x + x + Relu", fx_head("r2", 75, 5), (fdopt){.h = 3e-4});
+	free_g();
+
 	fx_new("bn1d", 12, 0, 0);
 	fx_bn("bn", "x", 12);
 	n = fx_node("HardTanh", "ht", "bn", NULL);
@@ -505,6 +516,24 @@ static void test_resnet(void)
 	CHECK(g2 && sqrt(num / den) < 1e-3, "two threads agree with one (rel. difference %.2g)", sqrt(num / den));
 	free(g1);
 	free(g2);
+	/* an inference net shares buffers by liveness and computes the same */
+	nash_err e;
+	nash_net_opts ot = {.batch = 8, .train = 1, .threads = 1}, oi = {.batch = 8, .threads = 1};
+	nash_net *nt = nash_net_new(g, &ot, &e), *ni = nash_net_new(g, &oi, &e);
+	float *x = malloc(8 * 784 * sizeof *x);
+	nash_rng r;
+	nash_rng_seed(&r, 4);
+	fx_fill(x, 8 * 784, &r, 0.5);
+	int ok = nt && ni && nash_net_forward(nt, x, 8, &e) == 0 && nash_net_forward(ni, x, 8, &e) == 0;
+	ok = ok && memcmp(nash_net_logits(nt, NULL), nash_net_logits(ni, NULL), 80 * sizeof(float)) == 0;
+	ok = ok && nash_net_forward(ni, x + 784, 5, &e) == 0 && nash_net_forward(nt, x + 784, 5, &e) == 0 &&
+	     memcmp(nash_net_logits(nt, NULL), nash_net_logits(ni, NULL), 50 * sizeof(float)) == 0;
+	CHECK(ok && nash_net_bytes(ni) * 3 < nash_net_bytes(nt),
+	      "an inference net gives the same logits with shared buffers (%.1f MB vs %.1f MB)", nash_net_bytes(ni) / 1e6,
+	      nash_net_bytes(nt) / 1e6);
+	nash_net_free(nt);
+	nash_net_free(ni);
+	free(x);
 	nash_graph_free(g);
 }
 
@@ -548,6 +577,11 @@ static void test_errors(void)
 	float x[8] = {10, 10, 10, 10, 10, 10, 10, 10};
 	CHECK(net && nash_net_forward(net, x, 2, &e) < 0 && strstr(e.msg, "node c (Conv)") && strstr(e.msg, "non-finite"),
 	      "a non-finite activation is an error naming the first node: %s", e.msg);
+	nash_net_opts oi = {.batch = 2, .threads = 1};
+	nash_net *inet = nash_net_new(g, &oi, &e);
+	CHECK(inet && nash_net_forward(inet, x, 2, &e) < 0 && strstr(e.msg, "node c (Conv)"),
+	      "an inference net (shared buffers) names it too: %s", e.msg);
+	nash_net_free(inet);
 	x[3] = NAN;
 	CHECK(net && nash_net_forward(net, x, 2, &e) < 0 && strstr(e.msg, "non-finite"), "a NaN input is refused: %s", e.msg);
 	CHECK(net && nash_net_forward(net, x, 3, &e) < 0 && strstr(e.msg, "1..2"), "more images than the batch: %s", e.msg);

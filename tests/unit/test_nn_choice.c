@@ -404,6 +404,20 @@ static void test_nash_supernet(void)
 		CHECK(ok && isfinite(l) && na == 40 && nz == 40 && nash_net_nchoices(net) == 40,
 		      "%s: forward and backward of the 40-edge supernet, every alpha gets a gradient (%d/%d; %s)",
 		      relax ? "softmax" : "sample", nz, na, ok ? "ok" : e.msg);
+		if (relax == 0) {
+			/* an inference net (pools and shared buffers) agrees in eval mode */
+			nash_net_opts oi = {.batch = 4, .threads = 1, .relax = relax};
+			nash_net_sync(net, &e); /* the running statistics the train-mode forward updated */
+			nash_net *ni = nash_net_new(g, &oi, &e);
+			nash_net_train_mode(net, 0);
+			for (int c = 0; c < nash_net_nchoices(net); c++)
+				nash_net_choose(ni, c, nash_net_chosen(net, c));
+			int same = ni && nash_net_forward(net, x, 4, &e) == 0 && nash_net_forward(ni, x, 4, &e) == 0 &&
+			           memcmp(nash_net_logits(net, NULL), nash_net_logits(ni, NULL), 40 * sizeof(float)) == 0;
+			CHECK(same, "an inference supernet gives the same logits for the same choices (%.0f MB vs %.0f MB)",
+			      ni ? nash_net_bytes(ni) / 1e6 : 0, nash_net_bytes(net) / 1e6);
+			nash_net_free(ni);
+		}
 		nash_net_free(net);
 	}
 	free(x);
