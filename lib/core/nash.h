@@ -235,7 +235,9 @@ void nash_graph_replace_uses(nash_graph *g, const char *from, const char *to);
 char *nash_graph_fresh_name(const nash_graph *g, const char *base);
 /* Re-sort nodes topologically (stable); -1 with message on a cycle. */
 int nash_graph_toposort(nash_graph *g, nash_err *e);
-/* Remove nodes whose outputs are unused and parameters no node uses. */
+/* Remove nodes whose outputs are unused and parameters no node uses (a
+ * tensor a quantizer names in its int_tensor attribute counts as used by
+ * it, see nash-ops(7)). */
 void nash_graph_prune(nash_graph *g);
 
 /* Attributes (node->attr). Getters return def when absent or mistyped. */
@@ -288,7 +290,7 @@ nash_shape_fn nash_shape_rule(const char *op);
 const nash_tensor *nash_graph_shape(const nash_graph *g, const char *tensor);
 
 /* Counting (after nash_graph_infer). params: elements of every parameter
- * tensor except BatchNormalization running statistics (inputs 3, 4),
+ * tensor a node reads, except BatchNormalization running statistics (inputs 3, 4),
  * Choice alphas (counted in arch), and thresholds. macs: multiply-
  * accumulates per image of Conv, Gemm, MatMul and MVAU nodes (every Choice
  * branch counted). */
@@ -325,6 +327,10 @@ nash_reader *nash_reader_new(int fd, const char *label);
 /* Open a file (or "-" for stdin); NULL with message on failure. */
 nash_reader *nash_reader_open(const char *path, nash_err *e);
 void nash_reader_free(nash_reader *r);  /* closes fd if it opened it */
+/* Ask for a 1 MiB pipe buffer when fd is a pipe (fewer context switches
+ * for large records); silently keeps the default when refused. Readers do
+ * this for their input; tools for stdout. */
+void nash_pipe_widen(int fd);
 /* Read the next record: 1 and *out set, 0 at a clean end of stream,
  * -1 with a message naming source and record number. */
 int nash_read(nash_reader *r, nash_record **out, nash_err *e);
