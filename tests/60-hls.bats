@@ -1,21 +1,35 @@
 #!/usr/bin/env bats
 # nash-hls: HLS projects from folded hardware graphs, verified by C
-# simulation against the integer executor. Until nash-stream exists the
-# graphs come from the test generator (tests/unit/test_hls.c, built on the
-# hwfix fixture, thresholds calibrated so every stream varies); nash-est
-# folds them. "-logits" graphs end at the integer scores (no LabelSelect).
+# simulation against the integer executor.
+# Real pipelines (nash-gen | nash-quant | nash-train, short | nash-stream |
+# nash-est | nash-hls) for TFC, CNV, ResNet18 w16 and a NASH-v1 ResNet18;
+# the fast checks and error paths use fixture graphs from the test
+# generator (tests/unit/test_hls.c on the hwfix fixture, thresholds
+# calibrated so that streams vary; "-logits" graphs end at the scores).
 load helpers
+
+# a short QAT run on a slice of Fashion-MNIST, then streamlining and folding
+pipeline() { # OUT PRESET GEN-ARGS...
+	local out=$1 preset=$2
+	shift 2
+	nash-gen "$@" | nash-quant --preset "$preset" |
+		nash-train --data fashion-mnist --limit 64 --epochs 1 --seed 1 -q |
+		nash-stream | nash-est --fps 3000 --best-effort -q >"$out"
+}
 
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
 	gen="$NASH_BUILD/tests/test_hls"
-	for g in tfc-logits cnv-logits resnet18-28-w16 resnet18-nash-w16-logits tfc-relu; do
+	for g in tfc-logits cnv-logits tfc-relu; do
 		"$gen" emit $g $g.nash
 	done
 	nash-est --fps 20000 tfc-logits.nash >tfc.nash
 	nash-est --fps 300 --best-effort -q cnv-logits.nash >cnv.nash
-	nash-est --fps 3000 --best-effort -q resnet18-28-w16.nash >r18.nash
-	nash-est --fps 3000 --best-effort -q resnet18-nash-w16-logits.nash >r18nash.nash
+	pipeline real-tfc.nash w1a1 tfc
+	pipeline real-cnv.nash w1a1 cnv --input 1x28x28
+	pipeline real-r18.nash w2a2 resnet18 --input 1x28x28 --width 16 --style ref
+	pipeline real-nash.nash nash-v1 resnet18 --input 1x28x28 --width 16 --style ref --nash v1 \
+		--genotype 'conv_3x3@0,skip_connect@1,none,max_pool_3x3@2/skip_connect@0,conv_1x1@1,conv_5x5@0,none/max_pool_3x3@0,none,conv_3x3@2,skip_connect@3/conv_1x1@0,none,none,conv_3x3@1'
 }
 
 setup() {
@@ -31,62 +45,74 @@ distinct() {
 	awk '/tb_out/{on=1} on && /^\{/' "$1/tb_data.h" | sort -u | wc -l
 }
 
-@test "tfc: C simulation equals the integer executor on 100 Fashion-MNIST images" {
-	nash-hls -o tfc_p --images 100 --csim tfc.nash >out.nash
+# C simulation of 100 Fashion-MNIST test images equals the integer executor
+csim100() { # GRAPH PROJECT
+	nash-hls -o "$2" --images 100 --csim "$1" >out.nash
 	[ "$(meta out.nash hls.csim.passed)" = true ]
 	[ "$(meta out.nash hls.csim.images)" = 100 ]
 	[ "$(meta out.nash hls.csim.mismatches)" = 0 ]
 	[ "$(meta out.nash hls.inputs)" = '"fashion-mnist test images 0..99"' ]
-	grep -q 'csim: 100 images, 100 match, 0 mismatch' tfc_p/csim.log
-	[ "$(distinct tfc_p)" -gt 50 ]
-	# the graph passes through with meta.est kept
-	[ "$(nash-dump out.nash | cut -f 1)" = tfc-w1a1 ]
-	[ "$(meta out.nash est.part)" = '"xczu7ev"' ]
 }
 
-@test "cnv: C simulation equals the integer executor on 100 random CIFAR-shaped inputs" {
-	nash-hls -o cnv_p --images 100 --csim cnv.nash >out.nash
-	[ "$(meta out.nash hls.csim.passed)" = true ]
-	[ "$(meta out.nash hls.csim.mismatches)" = 0 ]
-	[[ "$(meta out.nash hls.inputs)" == '"random INT8 values, seed 1'* ]]
+@test "TFC (real pipeline): C simulation equals the integer executor on 100 test images" {
+	csim100 real-tfc.nash tfc_p
+	grep -q 'csim: 100 images, 100 match, 0 mismatch' tfc_p/csim.log
+	[ "$(distinct tfc_p)" -gt 50 ]
+	grep -q 'nash::mvau<784, 64, ' tfc_p/top.cpp
+	# the graph passes through with the other stages' meta
+	[ "$(nash-dump out.nash | cut -f 1)" = tfc-w1a1 ]
+	[ "$(meta out.nash est.part)" = '"xczu7ev"' ]
+	[ "$(meta out.nash stream)" != null ]
+}
+
+@test "CNV (real pipeline): 100 test images bit-exact" {
+	csim100 real-cnv.nash cnv_p
 	[ "$(distinct cnv_p)" -gt 50 ]
-	grep -q 'nash::swg<32, 32, 3, 3, 3' cnv_p/top.cpp
+	grep -q 'nash::swg<' cnv_p/top.cpp
 	grep -q 'nash::pool<' cnv_p/top.cpp
 }
 
-@test "ResNet18 w16 baseline: 100 images bit-exact, one image in far less than 60 s" {
-	nash-hls -o r18_p --images 100 --csim r18.nash >out.nash
+@test "ResNet18 w16 (real pipeline): 100 test images bit-exact, one image well within 60 s, archive" {
+	nash-hls -o r18.tar.gz --images 100 --csim real-r18.nash >out.nash
 	[ "$(meta out.nash hls.csim.passed)" = true ]
 	[ "$(meta out.nash hls.csim.mismatches)" = 0 ]
-	[ "$(distinct r18_p)" -gt 1 ]
+	[ "$(meta out.nash hls.format)" = '"archive"' ]
 	per=$(meta out.nash hls.csim.per_image_s)
 	echo "# ResNet18 w16: $per s per image in C simulation" >&3
 	/usr/bin/python3 -c "assert $per <= 60, $per"
-	grep -q 'nash::label_select<10, ' r18_p/top.cpp
-	grep -q 'nash::add_streams<' r18_p/top.cpp
-	grep -q 'nash::duplicate<' r18_p/top.cpp
-	# FIFO depths from nash-est's StreamingFIFO nodes
-	grep -q '#pragma HLS STREAM variable=.* depth=[0-9][0-9]' r18_p/top.cpp
-}
-
-@test "ResNet18 w16 NASH cells: 100 images bit-exact, written as an archive" {
-	nash-hls -o r18nash.tar.gz --images 100 --csim r18nash.nash >out.nash
-	[ "$(meta out.nash hls.csim.passed)" = true ]
-	[ "$(meta out.nash hls.format)" = '"archive"' ]
-	tar tzf r18nash.tar.gz | sort >list
-	for f in r18nash/ r18nash/Makefile r18nash/README.md r18nash/run_hls.tcl r18nash/tb.cpp r18nash/tb_data.h \
-	         r18nash/top.cpp r18nash/top.h r18nash/nash/nash_hls.h r18nash/nash/nash_shim.h r18nash/csim.log; do
+	tar tzf r18.tar.gz | sort >list
+	for f in r18/ r18/Makefile r18/README.md r18/run_hls.tcl r18/tb.cpp r18/tb_data.h \
+	         r18/top.cpp r18/top.h r18/nash/nash_hls.h r18/nash/nash_shim.h r18/csim.log; do
 		grep -qx "$f" list
 	done
-	tar xzf r18nash.tar.gz
-	grep -q 'nash::concat<' r18nash/top.cpp
-	[ "$(distinct r18nash)" -gt 50 ]
+	[ "$(wc -l <list)" -eq 12 ]
+	tar xzf r18.tar.gz
+	[ "$(distinct r18)" -gt 50 ]
+	grep -q 'nash::add_streams<' r18/top.cpp
+	grep -q 'nash::duplicate<' r18/top.cpp
+	grep -q '#pragma HLS STREAM variable=.* depth=[0-9][0-9]' r18/top.cpp
 	# the archive's project builds and passes on its own
-	run make -C r18nash csim
+	run make -C r18 csim
 	assert_success
 	assert_output --partial 'csim: PASS'
-	ls | grep -v tmp >/dev/null
 	[ -z "$(ls -d *.tmp.* 2>/dev/null)" ]
+}
+
+@test "ResNet18 w16 with NASH-v1 cells (real pipeline): 100 test images bit-exact" {
+	csim100 real-nash.nash nash_p
+	[ "$(distinct nash_p)" -gt 50 ]
+	grep -q 'nash::concat<' nash_p/top.cpp
+	grep -q 'nash::pool<.*, 0, 0, ' nash_p/top.cpp
+}
+
+@test "fixture graphs: label select, XNOR layers and random CIFAR-shaped inputs" {
+	nash-hls -q -o cnvfix --images 20 --csim cnv.nash >out.nash
+	[ "$(meta out.nash hls.csim.passed)" = true ]
+	[[ "$(meta out.nash hls.inputs)" == '"random INT8 values, seed 1'* ]]
+	"$NASH_BUILD/tests/test_hls" emit resnet18-nash-w16 lab.nash
+	nash-est --fps 3000 --best-effort -q lab.nash | nash-hls -q -o labp --images 20 --csim >out.nash
+	[ "$(meta out.nash hls.csim.passed)" = true ]
+	grep -q 'nash::label_select<10, ' labp/top.cpp
 }
 
 @test "a directory project: files, meta.hls, Tcl script and Makefile" {

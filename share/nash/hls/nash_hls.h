@@ -325,38 +325,17 @@ void add_streams(hls::stream<vec<TA, PE> > &a, hls::stream<vec<TB, PE> > &b, hls
 	}
 }
 
-// DuplicateStreams to 2, 3 or 4 outputs.
-template <int WORDS, typename V>
-void duplicate(hls::stream<V> &in, hls::stream<V> &o0, hls::stream<V> &o1)
+// DuplicateStreams: every word to each of N outputs (an array of streams).
+template <int WORDS, int N, typename V>
+void duplicate(hls::stream<V> &in, hls::stream<V> out[N])
 {
 	for (int i = 0; i < WORDS; i++) {
 #pragma HLS PIPELINE II=1
 		V x = in.read();
-		o0.write(x);
-		o1.write(x);
-	}
-}
-template <int WORDS, typename V>
-void duplicate(hls::stream<V> &in, hls::stream<V> &o0, hls::stream<V> &o1, hls::stream<V> &o2)
-{
-	for (int i = 0; i < WORDS; i++) {
-#pragma HLS PIPELINE II=1
-		V x = in.read();
-		o0.write(x);
-		o1.write(x);
-		o2.write(x);
-	}
-}
-template <int WORDS, typename V>
-void duplicate(hls::stream<V> &in, hls::stream<V> &o0, hls::stream<V> &o1, hls::stream<V> &o2, hls::stream<V> &o3)
-{
-	for (int i = 0; i < WORDS; i++) {
-#pragma HLS PIPELINE II=1
-		V x = in.read();
-		o0.write(x);
-		o1.write(x);
-		o2.write(x);
-		o3.write(x);
+		for (int j = 0; j < N; j++) {
+#pragma HLS UNROLL
+			out[j].write(x);
+		}
 	}
 }
 
