@@ -44,7 +44,7 @@ typedef struct thr {
 	int32_t *tt;             /* steps x chp, int32, transposed (small tables) */
 	int32_t *blk;            /* large sorted tables: rows x 256, padded */
 	int32_t *coarse;         /* rows x 16: the last threshold of each block of 16 */
-	int16_t *lut;            /* rows x span: the output for lo .. lo+span-1 */
+	int32_t *lut;            /* rows x span: the output for lo .. lo+span-1 */
 	int64_t lo, span;
 	int64_t actval;
 	int bipolar;             /* BIPOLAR output: -1 below, +1 at or above */
@@ -289,7 +289,7 @@ static int thr_init(const nash_graph *g, const nash_node *n, const nash_tensor *
 		int64_t lo = th->t[0], hi = th->t[0];
 		for (int64_t i = 0; i < th->rows * th->steps; i++)
 			lo = th->t[i] < lo ? th->t[i] : lo, hi = th->t[i] > hi ? th->t[i] : hi;
-		if (hi - lo < (1 << 20) && (hi - lo + 2) * th->rows <= (1 << 21)) {
+		if (lo > INT32_MIN + 1 && hi < INT32_MAX && hi - lo < (1 << 20) && (hi - lo + 2) * th->rows <= (1 << 20)) {
 			th->lo = lo - 1, th->span = hi - lo + 2;
 			int64_t *cnt = nash_alloc((size_t)th->span * sizeof *cnt);
 			th->lut = nash_alloc((size_t)(th->rows * th->span) * sizeof *th->lut);
@@ -300,7 +300,7 @@ static int thr_init(const nash_graph *g, const nash_node *n, const nash_tensor *
 				for (int64_t i = 1; i < th->span; i++)
 					cnt[i] += cnt[i - 1];
 				for (int64_t i = 0; i < th->span; i++)
-					th->lut[r * th->span + i] = (int16_t)thr_out_(th, cnt[i]);
+					th->lut[r * th->span + i] = (int32_t)thr_out_(th, cnt[i]);
 			}
 			free(cnt);
 		}
@@ -371,9 +371,46 @@ static inline int32_t thr_count_blk(const thr *th, int64_t c, int32_t v)
 	return 16 * b + n;
 }
 
+/* The element-wise loops are compiled for AVX-512, AVX2 and the x86-64
+ * baseline; the loader picks the clone this CPU runs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HW_CLONES
+#endif
+
 /* Apply thresholds to rows of int32 values (p rows of ch at stride ld). */
-static void thr_apply32(const thr *th, const int32_t *x, int64_t p, int64_t ld, int64_t ch, int32_t *y, int64_t ldy)
+HW_CLONES static void thr_apply32(const thr *th, const int32_t *x, int64_t p, int64_t ld, int64_t ch, int32_t *y, int64_t ldy)
 {
+	if (th->tt && ch % HWK_NB == 0) { /* whole blocks: straight from x to y */
+		int32_t av = (int32_t)th->actval;
+		for (int64_t r = 0; r < p; r++) {
+			const int32_t *xr = x + r * ld;
+			int32_t *yr = y + r * ldy;
+			for (int64_t cb = 0; cb < ch; cb += HWK_NB) {
+				int32_t cnt[HWK_NB];
+#pragma omp simd
+				for (int j = 0; j < HWK_NB; j++)
+					cnt[j] = 0;
+				for (int64_t s = 0; s < th->steps; s++) {
+					const int32_t *t = th->tt + s * ch + cb;
+#pragma omp simd
+					for (int j = 0; j < HWK_NB; j++)
+						cnt[j] += xr[cb + j] >= t[j];
+				}
+				if (th->bipolar) {
+#pragma omp simd
+					for (int j = 0; j < HWK_NB; j++)
+						yr[cb + j] = cnt[j] ? 1 : -1;
+				} else {
+#pragma omp simd
+					for (int j = 0; j < HWK_NB; j++)
+						yr[cb + j] = av + cnt[j];
+				}
+			}
+		}
+		return;
+	}
 	if (th->tt) {
 		int64_t chp = (ch + HWK_NB - 1) / HWK_NB * HWK_NB;
 		for (int64_t r = 0; r < p; r++) {
@@ -397,16 +434,17 @@ static void thr_apply32(const thr *th, const int32_t *x, int64_t p, int64_t ld, 
 		return;
 	}
 	if (th->lut) {
-		int64_t top = th->span - 1, stride = th->rows == 1 ? 0 : th->span;
+		/* int32 indices (the table is under 2^20 entries): gathers */
+		int32_t top = (int32_t)th->span - 1, lo = (int32_t)th->lo, stride = th->rows == 1 ? 0 : (int32_t)th->span;
 		for (int64_t r = 0; r < p; r++) {
 			const int32_t *xr = x + r * ld;
 			int32_t *yr = y + r * ldy;
-			const int16_t *t = th->lut;
-			for (int64_t c = 0; c < ch; c++, t += stride) {
-				int64_t i = xr[c] - th->lo;
-				i = i < 0 ? 0 : i;
-				i = i > top ? top : i;
-				yr[c] = t[i];
+			const int32_t *t = th->lut;
+#pragma omp simd
+			for (int32_t c = 0; c < (int32_t)ch; c++) {
+				int32_t v = xr[c] < lo ? lo : xr[c];
+				v = v > lo + top ? lo + top : v; /* no overflow: lo + top is the largest threshold */
+				yr[c] = t[c * stride + (v - lo)];
 			}
 		}
 		return;
@@ -890,52 +928,72 @@ static void range_fail(runerr *re, const nash_hwnet *h, const step *s, int64_t v
 #define I32(ws, h, sl) ((int32_t *)((ws) + (h)->s[base_slot((h), (sl))].off))
 #define I16(ws, h, sl) ((int16_t *)((ws) + (h)->s[base_slot((h), (sl))].off))
 
-static void run_swg(const nash_hwnet *h, const step *s, unsigned char *ws)
+/* Copy n int32 values into a window row of el bytes an element. */
+static inline void put(unsigned char *dst, int el, const int32_t *src, int64_t n)
+{
+	if (el == 1) {
+		uint8_t *d = (uint8_t *)dst;
+#pragma omp simd
+		for (int64_t j = 0; j < n; j++)
+			d[j] = (uint8_t)src[j];
+	} else if (el == 2) {
+		int16_t *d = (int16_t *)dst;
+#pragma omp simd
+		for (int64_t j = 0; j < n; j++)
+			d[j] = (int16_t)src[j];
+	} else
+		memcpy(dst, src, (size_t)n * 4);
+}
+
+static inline void fill(unsigned char *dst, int el, int32_t v, int64_t n)
+{
+	if (el == 1)
+		memset(dst, (int)(uint8_t)v, (size_t)n);
+	else if (el == 2)
+		for (int64_t j = 0; j < n; j++)
+			((int16_t *)dst)[j] = (int16_t)v;
+	else
+		for (int64_t j = 0; j < n; j++)
+			((int32_t *)dst)[j] = v;
+}
+
+HW_CLONES static void run_swg(const nash_hwnet *h, const step *s, unsigned char *ws)
 {
 	const int32_t *x = I32(ws, h, s->in[0]);
 	const slot *o = &h->s[base_slot(h, s->out[0])];
+	int el = o->el;
 	int64_t c = s->c, row = s->kh * s->kw * c;
+	unsigned char *out = ws + o->off;
 	for (int64_t oy = 0; oy < s->oh; oy++)
 		for (int64_t ox = 0; ox < s->ow; ox++) {
 			int64_t p = oy * s->ow + ox;
-			for (int64_t ky = 0; ky < s->kh; ky++)
-				for (int64_t kx = 0; kx < s->kw; kx++) {
-					int64_t iy = oy * s->sh - s->pad[0] + ky * s->dh, ix = ox * s->sw - s->pad[1] + kx * s->dw;
-					int inside = iy >= 0 && iy < s->ih && ix >= 0 && ix < s->iw;
-					const int32_t *src = x + (iy * s->iw + ix) * c;
-					int64_t at = p * o->ld + (ky * s->kw + kx) * c;
-					if (o->el == 1) {
-						uint8_t *dst = (uint8_t *)(ws + o->off) + at;
-						if (inside) {
-#pragma omp simd
-							for (int64_t j = 0; j < c; j++)
-								dst[j] = (uint8_t)src[j];
-						} else
-							memset(dst, (int)s->padval, (size_t)c);
-					} else if (o->el == 2) {
-						int16_t *dst = (int16_t *)(ws + o->off) + at;
-						if (inside) {
-#pragma omp simd
-							for (int64_t j = 0; j < c; j++)
-								dst[j] = (int16_t)src[j];
-						} else
-							for (int64_t j = 0; j < c; j++)
-								dst[j] = (int16_t)s->padval;
-					} else {
-						int32_t *dst = (int32_t *)(ws + o->off) + at;
-						if (inside)
-							memcpy(dst, src, (size_t)c * sizeof *dst);
-						else
-							for (int64_t j = 0; j < c; j++)
-								dst[j] = (int32_t)s->padval;
-					}
+			unsigned char *prow = out + (size_t)(p * o->ld) * (size_t)el;
+			int64_t ix0 = ox * s->sw - s->pad[1];
+			/* with dilation 1 and the whole kernel row inside, the KW*C
+			 * window values of one kernel row are contiguous in x */
+			int runs = s->dw == 1 && ix0 >= 0 && ix0 + s->kw <= s->iw;
+			for (int64_t ky = 0; ky < s->kh; ky++) {
+				int64_t iy = oy * s->sh - s->pad[0] + ky * s->dh;
+				unsigned char *d = prow + (size_t)(ky * s->kw * c) * (size_t)el;
+				if (iy < 0 || iy >= s->ih) {
+					fill(d, el, (int32_t)s->padval, s->kw * c);
+					continue;
 				}
-			for (int64_t j = row; j < o->ld; j++) {
-				if (o->el == 1)
-					((uint8_t *)(ws + o->off))[p * o->ld + j] = 0;
-				else if (o->el == 2)
-					((int16_t *)(ws + o->off))[p * o->ld + j] = 0;
+				if (runs) {
+					put(d, el, x + (iy * s->iw + ix0) * c, s->kw * c);
+					continue;
+				}
+				for (int64_t kx = 0; kx < s->kw; kx++) {
+					int64_t ix = ix0 + kx * s->dw;
+					unsigned char *dk = d + (size_t)(kx * c) * (size_t)el;
+					if (ix < 0 || ix >= s->iw)
+						fill(dk, el, (int32_t)s->padval, c);
+					else
+						put(dk, el, x + (iy * s->iw + ix) * c, c);
+				}
 			}
+			if (o->ld > row)
+				fill(prow + (size_t)row * (size_t)el, el, 0, o->ld - row);
 		}
 }
 

@@ -191,34 +191,51 @@ static void gemm8_scalar(const uint8_t *x, int64_t p, int64_t ldx, const int8_t 
 }
 
 #ifdef HWK_X86
-#define AVX512_ROWS8(R)                                                                          \
+/* R rows x B column blocks of 16: R*B accumulators, each x broadcast
+ * feeds B vpdpbusd, each weight load R of them. */
+#define AVX512_TILE8(R, B)                                                                       \
 	do {                                                                                         \
-		__m512i a[R];                                                                            \
+		__m512i a[R][B];                                                                         \
 		for (int r = 0; r < R; r++)                                                              \
-			a[r] = _mm512_setzero_si512();                                                       \
+			for (int q = 0; q < B; q++)                                                          \
+				a[r][q] = _mm512_setzero_si512();                                                \
 		for (int64_t kq = 0; kq < kp / 4; kq++) {                                                \
-			__m512i w0 = _mm512_load_si512((const void *)(wb + kq * 4 * HWK_NB));               \
+			__m512i w[B];                                                                        \
+			for (int q = 0; q < B; q++)                                                          \
+				w[q] = _mm512_load_si512((const void *)(wb + (q * (kp / 4) + kq) * 4 * HWK_NB)); \
 			for (int r = 0; r < R; r++) {                                                        \
 				int32_t xv;                                                                      \
 				memcpy(&xv, x + (r0 + r) * ldx + 4 * kq, 4);                                     \
-				a[r] = _mm512_dpbusd_epi32(a[r], _mm512_set1_epi32(xv), w0);                     \
+				__m512i xb = _mm512_set1_epi32(xv);                                              \
+				for (int q = 0; q < B; q++)                                                      \
+					a[r][q] = _mm512_dpbusd_epi32(a[r][q], xb, w[q]);                            \
 			}                                                                                    \
 		}                                                                                        \
 		for (int r = 0; r < R; r++)                                                              \
-			_mm512_storeu_si512((void *)(acc + (r0 + r) * ldacc + nb * HWK_NB), a[r]);           \
+			for (int q = 0; q < B; q++)                                                          \
+				_mm512_storeu_si512((void *)(acc + (r0 + r) * ldacc + (nb + q) * HWK_NB), a[r][q]); \
 	} while (0)
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
 gemm8_avx512(const uint8_t *x, int64_t p, int64_t ldx, const int8_t *wp, int64_t kp, int64_t mhp, int32_t *acc,
              int64_t ldacc)
 {
-	for (int64_t nb = 0; nb < mhp / HWK_NB; nb++) {
+	int64_t nbs = mhp / HWK_NB, nb = 0;
+	for (; nb + 2 <= nbs; nb += 2) { /* pairs of column blocks: 8 x 2 accumulators */
 		const int8_t *wb = wp + nb * kp * HWK_NB;
 		int64_t r0 = 0;
 		for (; r0 + 8 <= p; r0 += 8)
-			AVX512_ROWS8(8);
+			AVX512_TILE8(8, 2);
 		for (; r0 < p; r0++)
-			AVX512_ROWS8(1);
+			AVX512_TILE8(1, 2);
+	}
+	for (; nb < nbs; nb++) { /* a single block: 12 rows keep vpdpbusd busy */
+		const int8_t *wb = wp + nb * kp * HWK_NB;
+		int64_t r0 = 0;
+		for (; r0 + 12 <= p; r0 += 12)
+			AVX512_TILE8(12, 1);
+		for (; r0 < p; r0++)
+			AVX512_TILE8(1, 1);
 	}
 }
 #endif

@@ -5,7 +5,12 @@
  * of the same network (lib/nn, eval mode, same batch and cores), measured
  * in the same run. Also per GEMM kernel this CPU runs, and against the
  * float GEMMs alone (oneDNN sgemm of every MVAU's im2col matrix): a floor
- * that any float forward needs before im2col, batch norm and quantizers. */
+ * that any float forward needs before im2col, batch norm and quantizers.
+ * The contenders are measured in three interleaved rounds, best of each.
+ * On a busy machine (load above the CPU count) it re-executes itself with
+ * OMP_WAIT_POLICY=PASSIVE unless a policy is set (spinning threads wait
+ * whole time slices for a parked partner, which punishes whoever runs
+ * the most parallel regions). */
 #include "core/nash.h"
 #include "hwexec/hwexec.h"
 #include "models/models.h"
@@ -17,6 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define BATCH 64
 
@@ -40,7 +49,7 @@ static double int_rate(const nash_graph *g, const char *isa, const uint8_t *x, c
 		nash_hwnet_run(h, x, BATCH, &e);
 		n += BATCH;
 		t = nash_now() - t0;
-	} while (t < 1.5);
+	} while (t < 1.0);
 	nash_hwnet_free(h);
 	return n / t;
 }
@@ -131,14 +140,39 @@ static double float_rate(nash_graph *g, const uint8_t *px)
 		nash_net_forward(net, x, BATCH, &e);
 		n += BATCH;
 		t = nash_now() - t0;
-	} while (t < 1.5);
+	} while (t < 1.0);
 	free(x);
 	nash_net_free(net);
 	return n / t;
 }
 
-int main(void)
+static double load1(void)
 {
+	double l = 0;
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = 0;
+		fclose(f);
+	}
+	return l;
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	int ncpu = 1;
+#ifdef _OPENMP
+	ncpu = omp_get_num_procs();
+#endif
+	if (!getenv("OMP_WAIT_POLICY") && load1() >= ncpu && !getenv("NASH_BENCH_REEXEC")) {
+		setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+		setenv("NASH_BENCH_REEXEC", "1", 1);
+		execv("/proc/self/exe", argv);
+	}
+	if (getenv("NASH_BENCH_REEXEC"))
+		printf("bench_hwexec: machine busy (load %.1f on %d CPUs): OMP_WAIT_POLICY=PASSIVE for this run\n", load1(),
+		       ncpu);
 	nash_graph *fq, *g;
 	build(&fq, &g);
 	nash_counts cnt;
@@ -149,19 +183,31 @@ int main(void)
 	nash_rng_seed(&r, 1);
 	for (int i = 0; i < BATCH * 784; i++)
 		x[i] = (uint8_t)nash_rng_below(&r, 256);
-	double fqr = float_rate(fq, x), flo = float_floor(g);
-	printf("bench_hwexec: ResNet18 w16 w2a2 28x28 (%.1f MMAC/image), batch %d, every core\n", cnt.macs / 1e6, BATCH);
-	printf("  fake-quant float forward (lib/nn):                 %8.0f images/s\n", fqr);
-	printf("  float GEMM floor (oneDNN sgemm of the MVAUs alone): %8.0f images/s\n", flo);
 	const char *isas[] = {NULL, "avx2", "sse2", "scalar"};
 	int nk = getenv("BENCH_BEST_ONLY") ? 1 : 4; /* for profiling */
+	double fqr = 0, flo = 0, rate[4] = {0, 0, 0, 0};
+	const char *kn[4] = {NULL, NULL, NULL, NULL};
+	for (int round = 0; round < 3; round++) {
+		double v = float_rate(fq, x);
+		fqr = v > fqr ? v : fqr;
+		v = float_floor(g);
+		flo = v > flo ? v : flo;
+		for (int i = 0; i < nk; i++) {
+			if (round > 0 && i == 3)
+				continue; /* the scalar kernel is only a reference */
+			v = int_rate(g, isas[i], x, &kn[i]);
+			rate[i] = v > rate[i] ? v : rate[i];
+		}
+	}
+	printf("bench_hwexec: ResNet18 w16 w2a2 28x28 (%.1f MMAC/image), batch %d, every core, best of 3 rounds\n",
+	       cnt.macs / 1e6, BATCH);
+	printf("  fake-quant float forward (lib/nn):                 %8.0f images/s\n", fqr);
+	printf("  float GEMM floor (oneDNN sgemm of the MVAUs alone): %8.0f images/s\n", flo);
 	for (int i = 0; i < nk; i++) {
-		const char *k = NULL;
-		double rate = int_rate(g, isas[i], x, &k);
-		if (rate < 0)
+		if (rate[i] <= 0)
 			continue;
 		printf("  integer executor, %-6s kernel%s: %8.0f images/s  %5.1f GMAC/s  %5.2fx fake-quant forward  %5.2fx float GEMM floor\n",
-		       k, isas[i] ? "       " : " (best)", rate, rate * cnt.macs / 1e9, rate / fqr, rate / flo);
+		       kn[i], isas[i] ? "       " : " (best)", rate[i], rate[i] * cnt.macs / 1e9, rate[i] / fqr, rate[i] / flo);
 	}
 	free(x);
 	nash_graph_free(g);
