@@ -20,7 +20,9 @@
 void nash_qrange(int bits, int is_signed, int narrow, double *lo, double *hi);
 /* Round to nearest, ties to even (QONNX "ROUND"). */
 double nash_round_even(double x);
-/* q = clamp(round(x/scale + zeropt), lo, hi) as an integer-valued double. */
+/* q = clamp(round(x/scale + zeropt), lo, hi) as an integer-valued double,
+ * computed in float32 (x/scale divided, not multiplied by a reciprocal)
+ * exactly as the engine's fake quantization does. */
 double nash_quant_int(double x, double scale, double zeropt, double lo, double hi);
 /* Stats scales of a weight tensor laid out as rows (output channels) of
  * per_row elements: max|W_r| / hi for integer quantizers (hi = 2^(b-1)-1),
@@ -53,32 +55,56 @@ typedef enum { NASH_RELAX_SAMPLE = 0, NASH_RELAX_SOFTMAX = 1 } nash_relax;
 
 typedef struct nash_net_opts {
 	int batch;          /* the largest n forward will be given */
-	int train;          /* 1: keep what backward needs and allocate gradients */
+	int train;          /* 1: keep what backward needs and allocate gradients;
+	                       0: inference, activations share buffers by liveness */
 	int threads;        /* 0: every core */
 	nash_relax relax;   /* how Choice nodes run */
 } nash_net_opts;
 
 /* Compile a validated graph. The net copies the float parameters it
  * trains; nash_net_sync writes them back. Fails naming the node for an
- * op the engine cannot run, a non-float parameter or a graph that does not
- * end in one logits tensor (K or K x 1 x 1). */
+ * op the engine cannot run, an attribute it does not support, a non-float
+ * parameter or a graph that does not end in one logits tensor (K or
+ * K x 1 x 1). Activations are kept channels last inside (the API is
+ * NCHW); convolutions run on oneDNN, elementwise neighbours (Relu,
+ * quantizers) of BatchNormalization and Add nodes run fused into them.
+ * With threads = 1 results are bit-identical run to run. OpenMP threads
+ * spin at barriers by default: on a machine busier than its cores,
+ * OMP_WAIT_POLICY=passive in the environment is much faster.
+ * Quantizers train as nash-ops(7) says: straight-through rounding, no
+ * input gradient where clamped, LSQ gradients for learned scales (log2
+ * domain; a Trunc whose scale tensor is a learned one adds its share);
+ * stats and product scales are recomputed from their sources and pass no
+ * gradient. Debugging aids read from the environment at compile time:
+ * NASH_NN_NO_FUSE=1 runs every node on its own, NASH_NN_NO_DNNL=1 runs
+ * convolutions as direct loops instead of oneDNN. */
 nash_net *nash_net_new(nash_graph *g, const nash_net_opts *o, nash_err *e);
 void nash_net_free(nash_net *net);
 
 /* Train mode: batch normalisation uses batch statistics and updates the
- * running ones, stats-mode weight scales are recomputed. Eval mode
- * (the default): running statistics. */
+ * running ones (running = momentum * running + (1 - momentum) * batch,
+ * with the unbiased batch variance as PyTorch does), stats-mode weight
+ * scales are recomputed on every forward. Eval mode (the default): running
+ * statistics; nodes computed from parameters only (weight and bias
+ * quantizers) are cached until nash_net_train_mode, nash_net_param or
+ * nash_net_params_changed is called. */
 void nash_net_train_mode(nash_net *net, int on);
+/* Tell an eval-mode net that parameter values were changed through
+ * pointers obtained earlier (drops its cached quantized weights). */
+void nash_net_params_changed(nash_net *net);
 
 /* Forward n <= batch images, float32 N x C x H x W (each the graph input's
- * shape, values pixel/255). Non-finite outputs are an error. */
+ * shape, values pixel/255). A non-finite input value is refused; non-finite
+ * logits are an error naming the first node whose output is not finite. */
 int nash_net_forward(nash_net *net, const float *x, int n, nash_err *e);
 /* Logits of the last forward, n x k row-major. */
 const float *nash_net_logits(const nash_net *net, int *k);
 
 /* Softmax cross-entropy of the last forward against labels (mean over n),
  * label smoothing eps in [0, 1); sets the gradient backward starts from.
- * top1/top5 (may be NULL) receive the counts of correct predictions. */
+ * top1/top5 (may be NULL) receive the counts of correct predictions (ties
+ * rank the lower class first). A label outside 0..k-1 or a bad eps gives
+ * NaN and no gradient. */
 double nash_net_loss(nash_net *net, const int *labels, double smoothing,
                      int *top1, int *top5);
 
@@ -90,6 +116,11 @@ double nash_net_loss(nash_net *net, const int *labels, double smoothing,
 enum { NASH_GRAD_WEIGHTS = 1, NASH_GRAD_ALPHA = 2 };
 int nash_net_backward(nash_net *net, int what, nash_err *e);
 void nash_net_zero_grad(nash_net *net);
+/* Also compute the gradient of the loss with respect to the graph input
+ * (off by default); after backward, nash_net_input_grad gives it for the
+ * n images of the last forward, N x C x H x W (NULL when off). */
+void nash_net_want_input_grad(nash_net *net, int on);
+const float *nash_net_input_grad(const nash_net *net);
 
 /* Trained parameters and state buffers. */
 typedef enum {
@@ -110,13 +141,25 @@ typedef struct nash_param {
 int nash_net_nparams(const nash_net *net);
 nash_param *nash_net_param(nash_net *net, int i);
 
-/* Choice nodes, in graph order. */
+/* Choice nodes, in graph order. The nodes that compute a branch input
+ * and nothing else belong to that branch (found by walking back from the
+ * Choice); a Choice inside another Choice's branch is refused.
+ * Sample relaxation: only the chosen branch's nodes run forward and the
+ * output is that branch; backward with NASH_GRAD_ALPHA runs every other
+ * candidate forward (batch-norm in batch statistics, running statistics
+ * untouched) for its gate gradient g_j = sum(grad_out * branch_j), and
+ * dL/dalpha_i = sum_j g_j p_j (delta_ij - p_i); the input gradient flows
+ * through the chosen branch only. Softmax relaxation: output
+ * sum_j p_j branch_j, exact gradients. A none ("") branch is zero. */
 int nash_net_nchoices(const nash_net *net);
 const nash_node *nash_net_choice(const nash_net *net, int i);
 /* Sample relaxation: draw every Choice's candidate from softmax(alpha) for
- * the next forward; or set choice i to candidate k. */
+ * the next forward (in graph order, one uniform draw each); or set choice
+ * i to candidate k. Until then a Choice uses its largest logit (the first
+ * on ties). nash_net_chosen reads the current candidate. */
 void nash_net_sample(nash_net *net, nash_rng *rng);
 void nash_net_choose(nash_net *net, int i, int k);
+int nash_net_chosen(const nash_net *net, int i);
 
 /* Write every parameter, running statistic and quantizer scale back into
  * the graph's tensors. */
