@@ -356,8 +356,8 @@ int main(void)
 	const nash_node *mp = nash_node_find(g, "cell0.n3.e2.max_pool_3x3.pool");
 	const nash_node *mpq = producer(g, mp->in[0]), *bq2 = producer(g, nash_node_find(g, "layer1.1.conv1")->in[0]);
 	CHECK(mpq && bq2 && strcmp(mpq->in[0], bq2->in[0]) == 0 && fval(g, mpq->in[3]) == 8 && fval(g, bq2->in[3]) == 4 &&
-	      fabs(fval(g, mpq->in[1]) - 10.0 / 255) < 1e-7 && fabs(fval(g, bq2->in[1]) - 4.0 / 15) < 1e-7,
-	      "v3: NAS ops read the state through 8 bits (range 10), the backbone through 4 bits (range 4)");
+	      fabs(fval(g, mpq->in[1]) - 10.0 * sqrt(3) / 255) < 1e-7 && fabs(fval(g, bq2->in[1]) - 4.0 * sqrt(3) / 15) < 1e-7,
+	      "v3: NAS ops read the state (a sum of 3 terms) through 8 bits (range 10 sqrt 3), the backbone through 4 bits (4 sqrt 3)");
 	/* quantized average pool: 4-bit acts over 4x4 -> in 8 bits, out 4 */
 	const nash_node *tr = producer(g, nash_node_find(g, "head.flatten")->in[0]);
 	const nash_node *mul = tr ? producer(g, tr->in[0]) : NULL;
