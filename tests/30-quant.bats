@@ -93,7 +93,9 @@ for r in ops("Relu"):
     k = 2 if prod[r["in"][0]]["op"] == "Add" else 1
     assert q[0]["attr"]["signed"] == 0 and abs(val(q[0]["in"][1]) - 1.5 * k ** 0.5 / 3) < 1e-7
 tr = prod[node("head.flatten")["in"][0]]
-assert tr["op"] == "Trunc" and val(tr["in"][3]) == 6 and val(tr["in"][4]) == 4 and tr["attr"]["rounding_mode"] == "FLOOR"
+# 16 two-bit values need 6 bits; automatic output 3 bits: the sum / 8, at most twice the average
+assert tr["op"] == "Trunc" and val(tr["in"][3]) == 6 and val(tr["in"][4]) == 3 and tr["attr"]["rounding_mode"] == "FLOOR"
+assert m["bits"]["pool"] == "auto" and m["pools"]["head.pool"] == "UINT3"
 assert prod[tr["in"][0]]["op"] == "Mul" and val(prod[tr["in"][0]]["in"][1]) == 16
 assert tr["in"][1] == prod[node("head.pool")["in"][0]]["in"][1]
 b = prod[node("head.fc")["in"][2]]

@@ -31,7 +31,9 @@ typedef struct nash_qbits {
 	int skip_w;  /* skip_connect's factorized-reduce convs (0: nas_w) */
 	int nas_a;   /* activations read by NAS operations of their own cell (0: a) */
 	int adder;   /* the stage-shared signed adder quantizer (0: 8) */
-	int pool;    /* output of the quantized global average pool (0: max(a, 4)) */
+	int pool;    /* output of the quantized global average pool (0: automatic,
+	                the widest keeping the pooled value within twice the
+	                window average, at most 8; see nash-quant(1)) */
 } nash_qbits;
 
 /* Preset names, NULL-terminated, in the order nash-quant --list prints them. */

@@ -183,7 +183,7 @@ int main(void)
 	      "BNN-PYNQ nets: first and last follow w");
 	CHECK(nash_quant_preset("w2a2", "resnet18", &b, &e) == 0 &&
 	      (nash_quant_resolve(&b, "resnet18"), b.first == 8 && b.last == 8 && b.down == 8 && b.nas_w == 2 &&
-	       b.pool == 4 && b.adder == 8), "ResNets: 8-bit first, last, downsample and adders");
+	       b.pool == 0 && b.adder == 8), "ResNets: 8-bit first, last, downsample and adders; automatic pool");
 	CHECK(nash_quant_spec_parse("w4a4", &w, &a, &e) == 0 && w == 4 && a == 4, "spec w4a4");
 	CHECK(nash_quant_spec_parse("a2", &w, &a, &e) == 0 && w == 0 && a == 2, "spec a2");
 	CHECK(nash_quant_spec_parse("w17", &w, &a, &e) < 0 && strstr(e.msg, "1..16"), "spec w17: %s", e.msg);
@@ -380,13 +380,16 @@ int main(void)
 	g = build("resnet18", NULL, 8);
 	CHECK(g && quantize(g, "w1a1", NULL, 0, &e) == 0, "resnet18 w1a1 (%s)", e.msg);
 	tr = producer(g, nash_node_find(g, "head.flatten")->in[0]);
-	CHECK(tr && fval(g, tr->in[3]) == 5 && fval(g, tr->in[4]) == 4, "Trunc in_bitwidth 5 for 16 one-bit values");
+	CHECK(tr && fval(g, tr->in[3]) == 5 && fval(g, tr->in[4]) == 2,
+	      "Trunc in_bitwidth 5 for 16 one-bit values; automatic output 2 bits (at most twice the average)");
 	nash_graph_free(g);
 
 	/* overrides */
 	g = build("resnet18", NULL, 8);
 	nash_qoverride ovs[2] = {{"layer4.*", 4, 4, 0, 0}, {"nothing*", 3, 0, 0, 0}};
 	CHECK(g && quantize(g, "w2a2", ovs, 2, &e) == 0, "overrides (%s)", e.msg);
+	tr = producer(g, nash_node_find(g, "head.flatten")->in[0]);
+	CHECK(tr && fval(g, tr->in[3]) == 8 && fval(g, tr->in[4]) == 5, "4-bit (overridden) activations, 4x4 pool: 8 bits in, 5 out");
 	CHECK(ovs[0].hits_w == 5 && ovs[0].hits_a == 4 && ovs[1].hits_w == 0 && ovs[1].hits_a == 0,
 	      "layer4.* matches 5 convs and 4 relus; nothing* nothing (%d %d)", ovs[0].hits_w, ovs[0].hits_a);
 	CHECK(fval(g, producer(g, nash_node_find(g, "layer4.1.conv2")->in[1])->in[3]) == 4 &&
