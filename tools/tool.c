@@ -19,6 +19,7 @@ void tool_init(const char *name, int argc, char **argv)
 	(void)argv;
 	tool_name = name;
 	signal(SIGPIPE, SIG_DFL);
+	nash_pipe_widen(1);
 	tool_progress = isatty(2);
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "nash stores tensor data little-endian and assumes a little-endian host"
@@ -29,11 +30,23 @@ struct nash_reader {
 	int eof;
 };
 
+void nash_pipe_widen(int fd)
+{
+#ifdef F_SETPIPE_SZ
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fcntl(fd, F_GETPIPE_SZ) < (1 << 20))
+		(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);  /* may fail (limit): harmless */
+#else
+	(void)fd;
+#endif
+}
+
 nash_reader *nash_reader_new(int fd, const char *label)
 {
 	nash_reader *r = nash_alloc(sizeof *r);
 	r->fd = fd;
 	snprintf(r->label, sizeof r->label, "%s", label ? label : "stdin");
+	nash_pipe_widen(fd);
 	return r;
 }
 

@@ -325,6 +325,10 @@ nash_reader *nash_reader_new(int fd, const char *label);
 /* Open a file (or "-" for stdin); NULL with message on failure. */
 nash_reader *nash_reader_open(const char *path, nash_err *e);
 void nash_reader_free(nash_reader *r);  /* closes fd if it opened it */
+/* Ask for a 1 MiB pipe buffer when fd is a pipe (fewer context switches
+ * for large records); silently keeps the default when refused. Readers do
+ * this for their input; tools for stdout. */
+void nash_pipe_widen(int fd);
 /* Read the next record: 1 and *out set, 0 at a clean end of stream,
  * -1 with a message naming source and record number. */
 int nash_read(nash_reader *r, nash_record **out, nash_err *e);
