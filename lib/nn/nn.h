@@ -66,9 +66,16 @@ nash_net *nash_net_new(nash_graph *g, const nash_net_opts *o, nash_err *e);
 void nash_net_free(nash_net *net);
 
 /* Train mode: batch normalisation uses batch statistics and updates the
- * running ones, stats-mode weight scales are recomputed. Eval mode
- * (the default): running statistics. */
+ * running ones (running = momentum * running + (1 - momentum) * batch,
+ * with the unbiased batch variance as PyTorch does), stats-mode weight
+ * scales are recomputed on every forward. Eval mode (the default): running
+ * statistics; nodes computed from parameters only (weight and bias
+ * quantizers) are cached until nash_net_train_mode, nash_net_param or
+ * nash_net_params_changed is called. */
 void nash_net_train_mode(nash_net *net, int on);
+/* Tell an eval-mode net that parameter values were changed through
+ * pointers obtained earlier (drops its cached quantized weights). */
+void nash_net_params_changed(nash_net *net);
 
 /* Forward n <= batch images, float32 N x C x H x W (each the graph input's
  * shape, values pixel/255). Non-finite outputs are an error. */
@@ -90,6 +97,11 @@ double nash_net_loss(nash_net *net, const int *labels, double smoothing,
 enum { NASH_GRAD_WEIGHTS = 1, NASH_GRAD_ALPHA = 2 };
 int nash_net_backward(nash_net *net, int what, nash_err *e);
 void nash_net_zero_grad(nash_net *net);
+/* Also compute the gradient of the loss with respect to the graph input
+ * (off by default); after backward, nash_net_input_grad gives it for the
+ * n images of the last forward, N x C x H x W (NULL when off). */
+void nash_net_want_input_grad(nash_net *net, int on);
+const float *nash_net_input_grad(const nash_net *net);
 
 /* Trained parameters and state buffers. */
 typedef enum {
@@ -110,13 +122,25 @@ typedef struct nash_param {
 int nash_net_nparams(const nash_net *net);
 nash_param *nash_net_param(nash_net *net, int i);
 
-/* Choice nodes, in graph order. */
+/* Choice nodes, in graph order. The nodes that compute a branch input
+ * and nothing else belong to that branch (found by walking back from the
+ * Choice); a Choice inside another Choice's branch is refused.
+ * Sample relaxation: only the chosen branch's nodes run forward and the
+ * output is that branch; backward with NASH_GRAD_ALPHA runs every other
+ * candidate forward (batch-norm in batch statistics, running statistics
+ * untouched) for its gate gradient g_j = sum(grad_out * branch_j), and
+ * dL/dalpha_i = sum_j g_j p_j (delta_ij - p_i); the input gradient flows
+ * through the chosen branch only. Softmax relaxation: output
+ * sum_j p_j branch_j, exact gradients. A none ("") branch is zero. */
 int nash_net_nchoices(const nash_net *net);
 const nash_node *nash_net_choice(const nash_net *net, int i);
 /* Sample relaxation: draw every Choice's candidate from softmax(alpha) for
- * the next forward; or set choice i to candidate k. */
+ * the next forward (in graph order, one uniform draw each); or set choice
+ * i to candidate k. Until then a Choice uses its largest logit (the first
+ * on ties). nash_net_chosen reads the current candidate. */
 void nash_net_sample(nash_net *net, nash_rng *rng);
 void nash_net_choose(nash_net *net, int i, int k);
+int nash_net_chosen(const nash_net *net, int i);
 
 /* Write every parameter, running statistic and quantizer scale back into
  * the graph's tensors. */

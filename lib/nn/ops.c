@@ -1,0 +1,1047 @@
+/* ops.c - forward and backward kernels of the float-level ops and the
+ * quantizers (nash-ops(7)), on channels-last activations. Convolutions and
+ * GEMMs go to dnn.c. */
+#include "nn/nn_impl.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T(id) (&net->t[id])
+
+/* ------------------------------------------------------------ views */
+void nn_view_batched(nn_view *v, int r, const int64_t *d)
+{
+	memset(v, 0, sizeof *v);
+	v->r = r;
+	memcpy(v->d, d, (size_t)r * sizeof *d);
+	v->numel = nash_shape_numel(r, d);
+	v->bs = v->numel;
+	if (r == 0)
+		return;
+	/* channels last: axis 0 innermost, then axes r-1 .. 1 outward */
+	int64_t s = 1;
+	v->st[0] = 1;
+	s = d[0];
+	for (int i = r - 1; i >= 1; i--) {
+		v->st[i] = s;
+		s *= d[i];
+	}
+}
+
+void nn_view_rowmajor(nn_view *v, int r, const int64_t *d)
+{
+	memset(v, 0, sizeof *v);
+	v->r = r;
+	memcpy(v->d, d, (size_t)r * sizeof *d);
+	v->numel = nash_shape_numel(r, d);
+	v->bs = 0;
+	int64_t s = 1;
+	for (int i = r - 1; i >= 0; i--) {
+		v->st[i] = s;
+		s *= d[i];
+	}
+}
+
+/* Input gradient bookkeeping: returns 1 when the kernel must add into the
+ * tensor's gradient, 0 when it may overwrite it, and marks it written. */
+static int gacc(nash_net *net, int id)
+{
+	nn_tensor *t = T(id);
+	int acc = t->gset || t->kind == T_PARAM;
+	t->gset = 1;
+	return acc;
+}
+
+static int need(nash_net *net, int id)
+{
+	return id >= 0 && T(id)->rg && T(id)->grad;
+}
+
+/* Number of images of a tensor in a run of n: unbatched tensors have one. */
+static inline int64_t nimg(const nn_tensor *t, int n)
+{
+	return t->v.bs ? n : 1;
+}
+
+/* ----------------------------------------------------- strided copies */
+/* For every element of the logical box d[0..r) over n images:
+ * dst[...] = (acc ? dst[...] : 0) + src[...]. Axes are visited in the
+ * destination's memory order, the innermost as a tight loop. */
+static void strided(float *dst, const int64_t *dst_st, int64_t dst_bs,
+                    const float *src, const int64_t *src_st, int64_t src_bs,
+                    const int64_t *d, int r, int n, int acc)
+{
+	int ord[NN_MAXD];
+	for (int i = 0; i < r; i++)
+		ord[i] = i;
+	/* sort axes by destination stride, descending (insertion sort) */
+	for (int i = 1; i < r; i++)
+		for (int j = i; j > 0 && dst_st[ord[j]] > dst_st[ord[j - 1]]; j--) {
+			int tmp = ord[j];
+			ord[j] = ord[j - 1];
+			ord[j - 1] = tmp;
+		}
+	int64_t inner = r ? d[ord[r - 1]] : 1;
+	int64_t ds = r ? dst_st[ord[r - 1]] : 1, ss = r ? src_st[ord[r - 1]] : 1;
+	int64_t outer = 1;
+	for (int i = 0; i < r - 1; i++)
+		outer *= d[ord[i]];
+	#pragma omp parallel for collapse(2) schedule(static)
+	for (int b = 0; b < n; b++)
+		for (int64_t o = 0; o < outer; o++) {
+			int64_t rem = o, doff = b * dst_bs, soff = b * src_bs;
+			for (int i = r - 2; i >= 0; i--) {
+				int64_t idx = rem % d[ord[i]];
+				rem /= d[ord[i]];
+				doff += idx * dst_st[ord[i]];
+				soff += idx * src_st[ord[i]];
+			}
+			float *dp = dst + doff;
+			const float *sp = src + soff;
+			if (acc)
+				for (int64_t k = 0; k < inner; k++)
+					dp[k * ds] += sp[k * ss];
+			else
+				for (int64_t k = 0; k < inner; k++)
+					dp[k * ds] = sp[k * ss];
+		}
+}
+
+/* ---------------------------------------------------------- activations */
+static void relu_fwd(const float *x, float *y, int64_t m)
+{
+	#pragma omp parallel for simd schedule(static)
+	for (int64_t i = 0; i < m; i++)
+		y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+static void relu_bwd(const float *y, const float *dy, float *dx, int64_t m, int acc)
+{
+	if (acc) {
+		#pragma omp parallel for simd schedule(static)
+		for (int64_t i = 0; i < m; i++)
+			dx[i] += y[i] > 0 ? dy[i] : 0;
+	} else {
+		#pragma omp parallel for simd schedule(static)
+		for (int64_t i = 0; i < m; i++)
+			dx[i] = y[i] > 0 ? dy[i] : 0;
+	}
+}
+
+static void hardtanh_fwd(const float *x, float *y, int64_t m, float lo, float hi)
+{
+	#pragma omp parallel for simd schedule(static)
+	for (int64_t i = 0; i < m; i++)
+		y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+}
+
+static void hardtanh_bwd(const float *x, const float *dy, float *dx, int64_t m, float lo, float hi, int acc)
+{
+	#pragma omp parallel for simd schedule(static)
+	for (int64_t i = 0; i < m; i++) {
+		float g = x[i] > lo && x[i] < hi ? dy[i] : 0;
+		dx[i] = acc ? dx[i] + g : g;
+	}
+}
+
+static void copy_or_add(float *dst, const float *src, int64_t m, int acc)
+{
+	if (acc) {
+		#pragma omp parallel for simd schedule(static)
+		for (int64_t i = 0; i < m; i++)
+			dst[i] += src[i];
+	} else
+		memcpy(dst, src, (size_t)m * sizeof *dst);
+}
+
+/* ------------------------------------------------------ batch normalisation */
+/* x is P pixels of C channels (channels innermost). Per-channel sums of
+ * (x - shift) and its square, combined in double, deterministic for a given
+ * thread count (static schedule, fixed merge order). */
+static void chan_stats(const float *x, int64_t P, int64_t C, double *mean, double *var)
+{
+	int nt = omp_get_max_threads();
+	double *acc = nash_alloc((size_t)nt * 2 * (size_t)C * sizeof *acc);
+	const float *shift = x; /* first pixel */
+	#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num(), T_ = omp_get_num_threads();
+		double *s1 = acc + (size_t)t * 2 * (size_t)C, *s2 = s1 + C;
+		float *f1 = nash_alloc((size_t)C * 2 * sizeof *f1), *f2 = f1 + C;
+		int64_t lo = P * t / T_, hi = P * (t + 1) / T_;
+		for (int64_t p0 = lo; p0 < hi; p0 += 64) {
+			int64_t p1 = p0 + 64 < hi ? p0 + 64 : hi;
+			memset(f1, 0, (size_t)C * 2 * sizeof *f1);
+			for (int64_t p = p0; p < p1; p++) {
+				const float *xp = x + p * C;
+				#pragma omp simd
+				for (int64_t c = 0; c < C; c++) {
+					float d = xp[c] - shift[c];
+					f1[c] += d;
+					f2[c] += d * d;
+				}
+			}
+			for (int64_t c = 0; c < C; c++) {
+				s1[c] += f1[c];
+				s2[c] += f2[c];
+			}
+		}
+		free(f1);
+	}
+	for (int64_t c = 0; c < C; c++) {
+		double a = 0, b = 0;
+		for (int t = 0; t < nt; t++) {
+			a += acc[(size_t)t * 2 * (size_t)C + (size_t)c];
+			b += acc[(size_t)t * 2 * (size_t)C + (size_t)C + (size_t)c];
+		}
+		double m = a / (double)P;
+		mean[c] = shift[c] + m;
+		double v = b / (double)P - m * m;
+		var[c] = v > 0 ? v : 0;
+	}
+	free(acc);
+}
+
+/* y = x * a[c] + b[c] */
+static void chan_affine(const float *x, float *y, int64_t P, int64_t C, const float *a, const float *b,
+                        int relu)
+{
+	#pragma omp parallel for schedule(static)
+	for (int64_t p = 0; p < P; p++) {
+		const float *xp = x + p * C;
+		float *yp = y + p * C;
+		if (relu) {
+			#pragma omp simd
+			for (int64_t c = 0; c < C; c++) {
+				float v = xp[c] * a[c] + b[c];
+				yp[c] = v > 0 ? v : 0;
+			}
+		} else {
+			#pragma omp simd
+			for (int64_t c = 0; c < C; c++)
+				yp[c] = xp[c] * a[c] + b[c];
+		}
+	}
+}
+
+/* Per-channel sums of dy and dy * (x - mean) * invstd. */
+static void chan_bwd_sums(const float *x, const float *dy, int64_t P, int64_t C, const float *mean,
+                          const float *invstd, double *sdy, double *sdyx)
+{
+	int nt = omp_get_max_threads();
+	double *acc = nash_alloc((size_t)nt * 2 * (size_t)C * sizeof *acc);
+	#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num(), T_ = omp_get_num_threads();
+		double *s1 = acc + (size_t)t * 2 * (size_t)C, *s2 = s1 + C;
+		float *f1 = nash_alloc((size_t)C * 2 * sizeof *f1), *f2 = f1 + C;
+		int64_t lo = P * t / T_, hi = P * (t + 1) / T_;
+		for (int64_t p0 = lo; p0 < hi; p0 += 64) {
+			int64_t p1 = p0 + 64 < hi ? p0 + 64 : hi;
+			memset(f1, 0, (size_t)C * 2 * sizeof *f1);
+			for (int64_t p = p0; p < p1; p++) {
+				const float *xp = x + p * C, *gp = dy + p * C;
+				#pragma omp simd
+				for (int64_t c = 0; c < C; c++) {
+					f1[c] += gp[c];
+					f2[c] += gp[c] * (xp[c] - mean[c]);
+				}
+			}
+			for (int64_t c = 0; c < C; c++) {
+				s1[c] += f1[c];
+				s2[c] += f2[c];
+			}
+		}
+		free(f1);
+	}
+	for (int64_t c = 0; c < C; c++) {
+		double a = 0, b = 0;
+		for (int t = 0; t < nt; t++) {
+			a += acc[(size_t)t * 2 * (size_t)C + (size_t)c];
+			b += acc[(size_t)t * 2 * (size_t)C + (size_t)C + (size_t)c];
+		}
+		sdy[c] = a;
+		sdyx[c] = b * invstd[c];
+	}
+	free(acc);
+}
+
+static void bn_fwd(nash_net *net, nn_node *nd, int n, int mode)
+{
+	nn_tensor *x = T(nd->in[0]), *y = T(nd->out);
+	int64_t C = nd->a.bn.c, P = (int64_t)n * (x->v.numel / C);
+	const float *gam = T(nd->in[1])->val, *bet = T(nd->in[2])->val;
+	float *rm = T(nd->in[3])->val, *rv = T(nd->in[4])->val;
+	float *mean = nd->save, *invstd = nd->save + C, *a = nd->save + 2 * C, *b = nd->save + 3 * C;
+	double eps = nd->a.bn.eps;
+	if (mode) {
+		double *m = nash_alloc((size_t)C * 2 * sizeof *m), *v = m + C;
+		chan_stats(x->val, P, C, m, v);
+		double mom = nd->a.bn.mom;
+		for (int64_t c = 0; c < C; c++) {
+			mean[c] = (float)m[c];
+			invstd[c] = (float)(1.0 / sqrt(v[c] + eps));
+			if (mode == 1) {
+				double unb = P > 1 ? v[c] * (double)P / (double)(P - 1) : v[c];
+				rm[c] = (float)(mom * rm[c] + (1 - mom) * m[c]);
+				rv[c] = (float)(mom * rv[c] + (1 - mom) * unb);
+			}
+		}
+		free(m);
+	} else {
+		for (int64_t c = 0; c < C; c++) {
+			mean[c] = rm[c];
+			invstd[c] = (float)(1.0 / sqrt((double)rv[c] + eps));
+		}
+	}
+	for (int64_t c = 0; c < C; c++) {
+		a[c] = gam[c] * invstd[c];
+		b[c] = bet[c] - mean[c] * a[c];
+	}
+	chan_affine(x->val, y->val, P, C, a, b, 0);
+}
+
+static void bn_bwd(nash_net *net, nn_node *nd, int n)
+{
+	nn_tensor *x = T(nd->in[0]), *y = T(nd->out);
+	int64_t C = nd->a.bn.c, P = (int64_t)n * (x->v.numel / C);
+	const float *mean = nd->save, *invstd = nd->save + C, *gam = T(nd->in[1])->val;
+	double *sdy = nash_alloc((size_t)C * 2 * sizeof *sdy), *sdyx = sdy + C;
+	chan_bwd_sums(x->val, y->grad, P, C, mean, invstd, sdy, sdyx);
+	if (need(net, nd->in[1])) {
+		float *g = T(nd->in[1])->grad;
+		gacc(net, nd->in[1]);
+		for (int64_t c = 0; c < C; c++)
+			g[c] += (float)sdyx[c];
+	}
+	if (need(net, nd->in[2])) {
+		float *g = T(nd->in[2])->grad;
+		gacc(net, nd->in[2]);
+		for (int64_t c = 0; c < C; c++)
+			g[c] += (float)sdy[c];
+	}
+	if (need(net, nd->in[0])) {
+		int acc = gacc(net, nd->in[0]);
+		float *k1 = nash_alloc((size_t)C * 3 * sizeof *k1), *k2 = k1 + C, *k3 = k2 + C;
+		/* train: dx = g*is*(dy - sdy/P - xhat*sdyx/P); eval: dx = g*is*dy */
+		for (int64_t c = 0; c < C; c++) {
+			double gi = (double)gam[c] * invstd[c];
+			if (net->fwd_train) {
+				k1[c] = (float)gi;
+				k2[c] = (float)(-gi * invstd[c] * sdyx[c] / (double)P);
+				k3[c] = (float)(-gi * sdy[c] / (double)P - (double)k2[c] * mean[c]);
+			} else {
+				k1[c] = (float)gi;
+				k2[c] = 0;
+				k3[c] = 0;
+			}
+		}
+		const float *xv = x->val, *dy = y->grad;
+		float *dx = T(nd->in[0])->grad;
+		#pragma omp parallel for schedule(static)
+		for (int64_t p = 0; p < P; p++) {
+			const float *xp = xv + p * C, *gp = dy + p * C;
+			float *dp = dx + p * C;
+			if (acc) {
+				#pragma omp simd
+				for (int64_t c = 0; c < C; c++)
+					dp[c] += k1[c] * gp[c] + k2[c] * xp[c] + k3[c];
+			} else {
+				#pragma omp simd
+				for (int64_t c = 0; c < C; c++)
+					dp[c] = k1[c] * gp[c] + k2[c] * xp[c] + k3[c];
+			}
+		}
+		free(k1);
+	}
+	free(sdy);
+}
+
+/* ---------------------------------------------------------------- pools */
+static void pool_fwd(const nn_pool *p, const float *x, float *y, int n, int max)
+{
+	int64_t C = p->c;
+	#pragma omp parallel for collapse(2) schedule(static)
+	for (int b = 0; b < n; b++)
+		for (int64_t oh = 0; oh < p->oh; oh++)
+			for (int64_t ow = 0; ow < p->ow; ow++) {
+				float *yp = y + ((b * p->oh + oh) * p->ow + ow) * C;
+				int64_t cnt = 0;
+				for (int64_t c = 0; c < C; c++)
+					yp[c] = max ? -INFINITY : 0;
+				for (int64_t kh = 0; kh < p->kh; kh++) {
+					int64_t ih = oh * p->sh - p->pt + kh * p->dh;
+					for (int64_t kw = 0; kw < p->kw; kw++) {
+						int64_t iw = ow * p->sw - p->pl + kw * p->dw;
+						if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) {
+							/* a padded position counts for count_include_pad
+							 * when it lies in the declared padding */
+							if (ih >= -p->pt && ih < p->h + p->pb && iw >= -p->pl && iw < p->w + p->pr)
+								cnt += p->include_pad;
+							continue;
+						}
+						cnt++;
+						const float *xp = x + ((b * p->h + ih) * p->w + iw) * C;
+						if (max) {
+							#pragma omp simd
+							for (int64_t c = 0; c < C; c++)
+								yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
+						} else {
+							#pragma omp simd
+							for (int64_t c = 0; c < C; c++)
+								yp[c] += xp[c];
+						}
+					}
+				}
+				if (!max) {
+					float inv = cnt ? 1.0f / (float)cnt : 0;
+					for (int64_t c = 0; c < C; c++)
+						yp[c] *= inv;
+				}
+			}
+}
+
+static void pool_bwd(const nn_pool *p, const float *x, const float *y, const float *dy, float *dx,
+                     int n, int max, int acc)
+{
+	int64_t C = p->c;
+	#pragma omp parallel for schedule(static)
+	for (int b = 0; b < n; b++) {
+		float *dxb = dx + b * p->h * p->w * C;
+		if (!acc)
+			memset(dxb, 0, (size_t)(p->h * p->w * C) * sizeof *dxb);
+		int64_t *arg = max ? nash_alloc((size_t)C * sizeof *arg) : NULL;
+		for (int64_t oh = 0; oh < p->oh; oh++)
+			for (int64_t ow = 0; ow < p->ow; ow++) {
+				int64_t o = ((b * p->oh + oh) * p->ow + ow) * C;
+				const float *yp = y + o, *gp = dy + o;
+				if (max) {
+					for (int64_t c = 0; c < C; c++)
+						arg[c] = -1;
+				}
+				int64_t cnt = 0;
+				for (int pass = 0; pass < 2; pass++) {
+					if (pass == 1 && max)
+						break;
+					float inv = pass == 1 && cnt ? 1.0f / (float)cnt : 0;
+					for (int64_t kh = 0; kh < p->kh; kh++) {
+						int64_t ih = oh * p->sh - p->pt + kh * p->dh;
+						for (int64_t kw = 0; kw < p->kw; kw++) {
+							int64_t iw = ow * p->sw - p->pl + kw * p->dw;
+							if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) {
+								if (pass == 0 && ih >= -p->pt && ih < p->h + p->pb && iw >= -p->pl &&
+								    iw < p->w + p->pr)
+									cnt += p->include_pad;
+								continue;
+							}
+							int64_t off = (ih * p->w + iw) * C;
+							if (pass == 0) {
+								cnt++;
+								if (max) {
+									const float *xp = x + b * p->h * p->w * C + off;
+									for (int64_t c = 0; c < C; c++)
+										if (arg[c] < 0 && xp[c] == yp[c])
+											arg[c] = off + c;
+								}
+							} else {
+								float *dp = dxb + off;
+								#pragma omp simd
+								for (int64_t c = 0; c < C; c++)
+									dp[c] += gp[c] * inv;
+							}
+						}
+					}
+				}
+				if (max)
+					for (int64_t c = 0; c < C; c++)
+						if (arg[c] >= 0)
+							dxb[arg[c]] += gp[c];
+			}
+		free(arg);
+	}
+}
+
+static void gap_fwd(const float *x, float *y, int n, int64_t S, int64_t C)
+{
+	#pragma omp parallel for schedule(static)
+	for (int b = 0; b < n; b++) {
+		float *yp = y + b * C;
+		double *acc = nash_alloc((size_t)C * sizeof *acc);
+		for (int64_t s = 0; s < S; s++) {
+			const float *xp = x + (b * S + s) * C;
+			for (int64_t c = 0; c < C; c++)
+				acc[c] += xp[c];
+		}
+		for (int64_t c = 0; c < C; c++)
+			yp[c] = (float)(acc[c] / (double)S);
+		free(acc);
+	}
+}
+
+static void gap_bwd(const float *dy, float *dx, int n, int64_t S, int64_t C, int acc)
+{
+	float inv = 1.0f / (float)S;
+	#pragma omp parallel for collapse(2) schedule(static)
+	for (int b = 0; b < n; b++)
+		for (int64_t s = 0; s < S; s++) {
+			float *dp = dx + (b * S + s) * C;
+			const float *gp = dy + b * C;
+			#pragma omp simd
+			for (int64_t c = 0; c < C; c++)
+				dp[c] = (acc ? dp[c] : 0) + gp[c] * inv;
+		}
+}
+
+/* ------------------------------------------------------ broadcasting */
+/* Strides of input tensor t broadcast to the output view o (numpy rules:
+ * aligned at the right; broadcast axes get stride 0). */
+static void bstrides(const nn_view *o, const nn_view *t, int64_t *st)
+{
+	for (int i = 0; i < o->r; i++) {
+		int j = t->r - o->r + i;
+		st[i] = j >= 0 && t->d[j] != 1 ? t->st[j] : 0;
+	}
+}
+
+static int same_layout(const nn_view *o, const nn_view *t)
+{
+	if (t->r != o->r || t->bs != o->bs)
+		return 0;
+	for (int i = 0; i < o->r; i++)
+		if (t->d[i] != o->d[i] || t->st[i] != o->st[i])
+			return 0;
+	return 1;
+}
+
+/* Output axes in memory order, innermost first: channels-last for batched
+ * views (axis 0, then r-1 .. 1), row-major otherwise (r-1 .. 0). */
+static void mem_order(const nn_view *o, int *ord)
+{
+	int r = o->r, k = 0;
+	if (o->bs) {
+		if (r)
+			ord[k++] = 0;
+		for (int i = r - 1; i >= 1; i--)
+			ord[k++] = i;
+	} else
+		for (int i = r - 1; i >= 0; i--)
+			ord[k++] = i;
+}
+
+/* y = a (op) b over the output box; op add or mul. */
+static void bin_fwd(const nn_view *o, float *y, const float *a, const int64_t *sa, int64_t abs_,
+                    const float *b, const int64_t *sb, int64_t bbs, int n, int mul)
+{
+	int r = o->r, ord[NN_MAXD];
+	mem_order(o, ord);
+	int64_t inner = r ? o->d[ord[0]] : 1, outer = o->numel / inner;
+	int64_t ys = r ? o->st[ord[0]] : 1, as = r ? sa[ord[0]] : 0, bs = r ? sb[ord[0]] : 0;
+	#pragma omp parallel for collapse(2) schedule(static)
+	for (int bi = 0; bi < n; bi++)
+		for (int64_t q = 0; q < outer; q++) {
+			int64_t rem = q, yo = bi * o->bs, ao = bi * abs_, bo = bi * bbs;
+			for (int k = 1; k < r; k++) {
+				int ax = ord[k];
+				int64_t idx = rem % o->d[ax];
+				rem /= o->d[ax];
+				yo += idx * o->st[ax];
+				ao += idx * sa[ax];
+				bo += idx * sb[ax];
+			}
+			float *yp = y + yo;
+			const float *ap = a + ao, *bp = b + bo;
+			if (mul)
+				for (int64_t k = 0; k < inner; k++)
+					yp[k * ys] = ap[k * as] * bp[k * bs];
+			else
+				for (int64_t k = 0; k < inner; k++)
+					yp[k * ys] = ap[k * as] + bp[k * bs];
+		}
+}
+
+/* da (broadcast shape of a) += dy * (mul ? b : 1), reduced over broadcast
+ * axes. Serial over images when a is unbatched (the sum crosses images). */
+static void bin_bwd(const nn_view *o, const float *dy, float *da, const int64_t *sa, int64_t abs_,
+                    const float *b, const int64_t *sb, int64_t bbs, int n, int mul)
+{
+	int r = o->r;
+	int64_t idx[NN_MAXD];
+	int par = abs_ != 0;
+	#pragma omp parallel for schedule(static) private(idx) if (par)
+	for (int bi = 0; bi < n; bi++) {
+		for (int64_t q = 0; q < o->numel; q++) {
+			int64_t rem = q, yo = bi * o->bs, ao = bi * abs_, bo = bi * bbs;
+			/* q enumerates the output in its memory order */
+			if (o->bs) {
+				idx[0] = rem % o->d[0];
+				rem /= o->d[0];
+				for (int i = r - 1; i >= 1; i--) {
+					idx[i] = rem % o->d[i];
+					rem /= o->d[i];
+				}
+			} else {
+				for (int i = r - 1; i >= 0; i--) {
+					idx[i] = rem % o->d[i];
+					rem /= o->d[i];
+				}
+			}
+			for (int i = 0; i < r; i++) {
+				yo += idx[i] * o->st[i];
+				ao += idx[i] * sa[i];
+				bo += idx[i] * sb[i];
+			}
+			da[ao] += mul ? dy[yo] * b[bo] : dy[yo];
+		}
+	}
+}
+
+static void binary_fwd(nash_net *net, nn_node *nd, int n)
+{
+	nn_tensor *a = T(nd->in[0]), *b = T(nd->in[1]), *y = T(nd->out);
+	int mul = nd->op == OP_MUL;
+	int64_t m = nimg(y, n) * y->v.numel;
+	if (same_layout(&y->v, &a->v) && same_layout(&y->v, &b->v)) {
+		const float *ap = a->val, *bp = b->val;
+		float *yp = y->val;
+		if (mul) {
+			#pragma omp parallel for simd schedule(static)
+			for (int64_t i = 0; i < m; i++)
+				yp[i] = ap[i] * bp[i];
+		} else {
+			#pragma omp parallel for simd schedule(static)
+			for (int64_t i = 0; i < m; i++)
+				yp[i] = ap[i] + bp[i];
+		}
+		return;
+	}
+	int64_t sa[NN_MAXD], sb[NN_MAXD];
+	bstrides(&y->v, &a->v, sa);
+	bstrides(&y->v, &b->v, sb);
+	bin_fwd(&y->v, y->val, a->val, sa, a->v.bs, b->val, sb, b->v.bs, (int)nimg(y, n), mul);
+}
+
+static void binary_bwd(nash_net *net, nn_node *nd, int n)
+{
+	nn_tensor *y = T(nd->out);
+	int mul = nd->op == OP_MUL;
+	int64_t m = nimg(y, n) * y->v.numel;
+	for (int side = 0; side < 2; side++) {
+		int id = nd->in[side], oid = nd->in[1 - side];
+		if (!need(net, id))
+			continue;
+		nn_tensor *a = T(id), *b = T(oid);
+		int acc = gacc(net, id);
+		if (same_layout(&y->v, &a->v) && (!mul || same_layout(&y->v, &b->v))) {
+			if (!mul)
+				copy_or_add(a->grad, y->grad, m, acc);
+			else {
+				const float *dy = y->grad, *bp = b->val;
+				float *da = a->grad;
+				#pragma omp parallel for simd schedule(static)
+				for (int64_t i = 0; i < m; i++)
+					da[i] = (acc ? da[i] : 0) + dy[i] * bp[i];
+			}
+			continue;
+		}
+		if (!acc)
+			memset(a->grad, 0, (size_t)(nimg(a, n) * a->v.numel) * sizeof(float));
+		int64_t sa[NN_MAXD], sb[NN_MAXD];
+		bstrides(&y->v, &a->v, sa);
+		bstrides(&y->v, &b->v, sb);
+		bin_bwd(&y->v, y->grad, a->grad, sa, a->v.bs, b->val, sb, b->v.bs, (int)nimg(y, n), mul);
+	}
+}
+
+/* --------------------------------------------------------- quantizers */
+/* Index of the scale entry for element offset i (within one image). */
+static inline int64_t sc_index(const nn_node *nd, const nn_view *v, int64_t i)
+{
+	if (nd->a.q.sc_n == 1)
+		return 0;
+	int ax = nd->a.q.sc_axis;
+	return (i / v->st[ax]) % v->d[ax];
+}
+
+static inline float qround(float u, int mode)
+{
+	return mode == 0 ? rintf(u) : mode == 1 ? floorf(u) : ceilf(u);
+}
+
+static void quant_fwd(nash_net *net, nn_node *nd, int n)
+{
+	nn_tensor *x = T(nd->in[0]), *y = T(nd->out), *s = T(nd->in[1]);
+	const float *sv = s->val, *xv = x->val;
+	float *yv = y->val;
+	int64_t E = x->v.numel, B = nimg(x, n);
+	float lo = (float)nd->a.q.lo, hi = (float)nd->a.q.hi, z = (float)nd->a.q.zp;
+	int rm = nd->a.q.rounding, op = nd->op;
+	float S = (float)nd->a.q.s_div;
+	int trm = nd->a.q.trunc_rounding;
+	#pragma omp parallel for collapse(2) schedule(static)
+	for (int64_t b = 0; b < B; b++)
+		for (int64_t i = 0; i < E; i++) {
+			float sc = sv[sc_index(nd, &x->v, i)], xi = xv[b * E + i], out;
+			if (op == OP_BIPOLAR)
+				out = xi >= 0 ? sc : -sc;
+			else if (op == OP_TRUNC) {
+				float r = qround(xi / sc + z, 0);
+				out = (qround(r / S, trm) - z) * sc;
+			} else {
+				float q = qround(xi / sc + z, rm);
+				q = q < lo ? lo : q > hi ? hi : q;
+				out = (q - z) * sc;
+			}
+			yv[b * E + i] = out;
+		}
+}
+
+static void quant_bwd(nash_net *net, nn_node *nd, int n)
+{
+	nn_tensor *x = T(nd->in[0]), *y = T(nd->out), *s = T(nd->in[1]);
+	const float *sv = s->val, *xv = x->val, *dy = y->grad;
+	int64_t E = x->v.numel, B = nimg(x, n);
+	float lo = (float)nd->a.q.lo, hi = (float)nd->a.q.hi, z = (float)nd->a.q.zp;
+	int rm = nd->a.q.rounding, op = nd->op;
+	float S = (float)nd->a.q.s_div;
+	int trm = nd->a.q.trunc_rounding;
+	if (need(net, nd->in[0])) {
+		int acc = gacc(net, nd->in[0]);
+		float *dx = x->grad;
+		#pragma omp parallel for collapse(2) schedule(static)
+		for (int64_t b = 0; b < B; b++)
+			for (int64_t i = 0; i < E; i++) {
+				float sc = sv[sc_index(nd, &x->v, i)], xi = xv[b * E + i], g;
+				if (op == OP_BIPOLAR)
+					g = fabsf(xi / sc) <= 1 ? dy[b * E + i] : 0;
+				else if (op == OP_TRUNC)
+					g = dy[b * E + i] / S;
+				else {
+					float q = qround(xi / sc + z, rm);
+					g = q >= lo && q <= hi ? dy[b * E + i] : 0;
+				}
+				dx[b * E + i] = acc ? dx[b * E + i] + g : g;
+			}
+	}
+	/* learned scale: LSQ gradient in the log2 domain */
+	if (s->scmode == SC_LEARNED && s->rg && s->param >= 0) {
+		nash_param *p = &net->params[s->param];
+		int64_t ns = nd->a.q.sc_n;
+		int nt = omp_get_max_threads();
+		double *acc = nash_alloc((size_t)nt * (size_t)ns * sizeof *acc);
+		#pragma omp parallel num_threads(nt)
+		{
+			int t = omp_get_thread_num(), T_ = omp_get_num_threads();
+			double *a = acc + (size_t)t * (size_t)ns;
+			int64_t tot = B * E, lo_i = tot * t / T_, hi_i = tot * (t + 1) / T_;
+			for (int64_t k = lo_i; k < hi_i; k++) {
+				int64_t i = k % E, si = sc_index(nd, &x->v, i);
+				float sc = sv[si], xi = xv[k], d;
+				if (op == OP_BIPOLAR) {
+					float u = xi / sc;
+					d = (xi >= 0 ? 1.0f : -1.0f) - (fabsf(u) <= 1 ? u : 0);
+				} else if (op == OP_TRUNC) {
+					float r = qround(xi / sc + z, 0), t2 = qround(r / S, trm);
+					d = (t2 - z) - xi / (S * sc);
+				} else {
+					float u = xi / sc + z, q = qround(u, rm);
+					if (q < lo)
+						d = lo - z;
+					else if (q > hi)
+						d = hi - z;
+					else
+						d = q - z - xi / sc;
+				}
+				a[si] += (double)dy[k] * d;
+			}
+		}
+		for (int64_t si = 0; si < ns; si++) {
+			double sum = 0;
+			for (int t = 0; t < nt; t++)
+				sum += acc[(size_t)t * (size_t)ns + (size_t)si];
+			p->g[si] += (float)(sum * sv[si] * M_LN2);
+		}
+		free(acc);
+	}
+}
+
+/* ---------------------------------------------------------------- Gemm */
+static void gemm_fwd(nash_net *net, nn_node *nd, int n)
+{
+	nn_tensor *x = T(nd->in[0]), *w = T(nd->in[1]), *y = T(nd->out);
+	int64_t K = nd->a.gemm.k, M = nd->a.gemm.m;
+	int tb = nd->a.gemm.transb;
+	nn_sgemm(net, 'N', tb ? 'T' : 'N', n, M, K, nd->a.gemm.alpha, x->val, K, w->val, tb ? K : M, 0.0f,
+	         y->val, M);
+	if (nd->in[2] >= 0) {
+		const float *bv = T(nd->in[2])->val;
+		float beta = nd->a.gemm.beta;
+		int64_t nb = T(nd->in[2])->v.numel;
+		for (int b = 0; b < n; b++)
+			for (int64_t j = 0; j < M; j++)
+				y->val[b * M + j] += beta * bv[nb == 1 ? 0 : j];
+	}
+}
+
+static void gemm_bwd(nash_net *net, nn_node *nd, int n)
+{
+	nn_tensor *x = T(nd->in[0]), *w = T(nd->in[1]), *y = T(nd->out);
+	int64_t K = nd->a.gemm.k, M = nd->a.gemm.m;
+	int tb = nd->a.gemm.transb;
+	float al = nd->a.gemm.alpha;
+	if (need(net, nd->in[0])) {
+		int acc = gacc(net, nd->in[0]);
+		/* dx (n x K) = al * dy (n x M) * W' where W' is M x K */
+		nn_sgemm(net, 'N', tb ? 'N' : 'T', n, K, M, al, y->grad, M, w->val, tb ? K : M, acc ? 1.0f : 0.0f,
+		         x->grad, K);
+	}
+	if (need(net, nd->in[1])) {
+		float beta = gacc(net, nd->in[1]) ? 1.0f : 0.0f;
+		if (tb) /* dW (M x K) = al * dy' x */
+			nn_sgemm(net, 'T', 'N', M, K, n, al, y->grad, M, x->val, K, beta, w->grad, K);
+		else    /* dW (K x M) = al * x' dy */
+			nn_sgemm(net, 'T', 'N', K, M, n, al, x->val, K, y->grad, M, beta, w->grad, M);
+	}
+	if (nd->in[2] >= 0 && need(net, nd->in[2])) {
+		nn_tensor *bt = T(nd->in[2]);
+		int acc = gacc(net, nd->in[2]);
+		int64_t nb = bt->v.numel;
+		float beta = nd->a.gemm.beta;
+		if (!acc)
+			memset(bt->grad, 0, (size_t)nb * sizeof(float));
+		for (int64_t j = 0; j < M; j++) {
+			double s = 0;
+			for (int b = 0; b < n; b++)
+				s += y->grad[b * M + j];
+			bt->grad[nb == 1 ? 0 : j] += (float)(beta * s);
+		}
+	}
+}
+
+/* -------------------------------------------------- shape-only ops */
+static void concat_run(nash_net *net, nn_node *nd, int n, int bwd)
+{
+	nn_tensor *y = T(nd->out);
+	int ax = nd->a.cat.axis;
+	int64_t off = 0;
+	for (int i = 0; i < nd->nin; i++) {
+		nn_tensor *x = T(nd->in[i]);
+		if (!bwd)
+			strided(y->val + off * y->v.st[ax], y->v.st, y->v.bs, x->val, x->v.st, x->v.bs, x->v.d, x->v.r,
+			        (int)nimg(y, n), 0);
+		else if (need(net, nd->in[i])) {
+			/* the same input twice adds both parts */
+			int acc = gacc(net, nd->in[i]);
+			strided(x->grad, x->v.st, x->v.bs, y->grad + off * y->v.st[ax], y->v.st, y->v.bs, x->v.d,
+			        x->v.r, (int)nimg(y, n), acc);
+		}
+		off += x->v.d[ax];
+	}
+}
+
+static void slice_run(nash_net *net, nn_node *nd, int n, int bwd)
+{
+	nn_tensor *x = T(nd->in[0]), *y = T(nd->out);
+	int64_t off = 0, st[NN_MAXD];
+	for (int i = 0; i < x->v.r; i++) {
+		off += nd->a.sl.start[i] * x->v.st[i];
+		st[i] = x->v.st[i] * nd->a.sl.step[i];
+	}
+	if (!bwd) {
+		strided(y->val, y->v.st, y->v.bs, x->val + off, st, x->v.bs, y->v.d, y->v.r, (int)nimg(y, n), 0);
+		return;
+	}
+	if (!need(net, nd->in[0]))
+		return;
+	int acc = gacc(net, nd->in[0]);
+	if (!acc)
+		memset(x->grad, 0, (size_t)(nimg(x, n) * x->v.numel) * sizeof(float));
+	strided(x->grad + off, st, x->v.bs, y->grad, y->v.st, y->v.bs, y->v.d, y->v.r, (int)nimg(y, n), 1);
+}
+
+static void pad_run(nash_net *net, nn_node *nd, int n, int bwd)
+{
+	nn_tensor *x = T(nd->in[0]), *y = T(nd->out);
+	int r = x->v.r;
+	int64_t xo = 0, yo = 0, box[NN_MAXD];
+	for (int i = 0; i < r; i++) {
+		int64_t b = nd->a.pad.begin[i];
+		int64_t xs = b < 0 ? -b : 0, ys = b > 0 ? b : 0;
+		int64_t len = x->v.d[i] - xs;
+		if (len > y->v.d[i] - ys)
+			len = y->v.d[i] - ys;
+		box[i] = len > 0 ? len : 0;
+		xo += xs * x->v.st[i];
+		yo += ys * y->v.st[i];
+	}
+	int64_t nbox = nash_shape_numel(r, box);
+	if (!bwd) {
+		int64_t m = nimg(y, n) * y->v.numel;
+		float v = nd->a.pad.value;
+		for (int64_t i = 0; i < m; i++)
+			y->val[i] = v;
+		if (nbox > 0)
+			strided(y->val + yo, y->v.st, y->v.bs, x->val + xo, x->v.st, x->v.bs, box, r, (int)nimg(y, n), 0);
+		return;
+	}
+	if (!need(net, nd->in[0]))
+		return;
+	int acc = gacc(net, nd->in[0]);
+	if (!acc)
+		memset(x->grad, 0, (size_t)(nimg(x, n) * x->v.numel) * sizeof(float));
+	if (nbox > 0)
+		strided(x->grad + xo, x->v.st, x->v.bs, y->grad + yo, y->v.st, y->v.bs, box, r, (int)nimg(y, n), 1);
+}
+
+static void flatten_run(nash_net *net, nn_node *nd, int n, int bwd)
+{
+	nn_tensor *x = T(nd->in[0]), *y = T(nd->out);
+	nn_view rm;
+	nn_view_rowmajor(&rm, x->v.r, x->v.d);
+	rm.bs = y->v.bs;
+	int64_t m = nimg(y, n) * y->v.numel;
+	if (same_layout(&rm, &x->v) || x->v.numel == (x->v.r ? x->v.d[0] : 1)) {
+		if (!bwd)
+			memcpy(y->val, x->val, (size_t)m * sizeof(float));
+		else if (need(net, nd->in[0]))
+			copy_or_add(x->grad, y->grad, m, gacc(net, nd->in[0]));
+		return;
+	}
+	if (!bwd)
+		strided(y->val, rm.st, rm.bs, x->val, x->v.st, x->v.bs, x->v.d, x->v.r, (int)nimg(y, n), 0);
+	else if (need(net, nd->in[0]))
+		strided(x->grad, x->v.st, x->v.bs, y->grad, rm.st, rm.bs, x->v.d, x->v.r, (int)nimg(y, n),
+		        gacc(net, nd->in[0]));
+}
+
+/* ------------------------------------------------------------ dispatch */
+int nn_forward_node(nash_net *net, nn_node *nd, int n, int mode, nash_err *e)
+{
+	nn_tensor *y = T(nd->out);
+	int64_t m = nimg(y, n) * y->v.numel;
+	switch (nd->op) {
+	case OP_CONV:
+		return nn_conv_fwd(net, nd, n, e);
+	case OP_GEMM:
+		gemm_fwd(net, nd, n);
+		break;
+	case OP_BN:
+		bn_fwd(net, nd, n, mode);
+		break;
+	case OP_RELU:
+		relu_fwd(T(nd->in[0])->val, y->val, m);
+		break;
+	case OP_HARDTANH:
+		hardtanh_fwd(T(nd->in[0])->val, y->val, m, nd->a.ht.lo, nd->a.ht.hi);
+		break;
+	case OP_MAXPOOL:
+	case OP_AVGPOOL:
+		pool_fwd(&nd->a.pool, T(nd->in[0])->val, y->val, n, nd->op == OP_MAXPOOL);
+		break;
+	case OP_GAP: {
+		nn_tensor *x = T(nd->in[0]);
+		int64_t C = x->v.d[0];
+		gap_fwd(x->val, y->val, n, x->v.numel / C, C);
+		break;
+	}
+	case OP_ADD:
+	case OP_MUL:
+		binary_fwd(net, nd, n);
+		break;
+	case OP_CONCAT:
+		concat_run(net, nd, n, 0);
+		break;
+	case OP_FLATTEN:
+		flatten_run(net, nd, n, 0);
+		break;
+	case OP_SLICE:
+		slice_run(net, nd, n, 0);
+		break;
+	case OP_PAD:
+		pad_run(net, nd, n, 0);
+		break;
+	case OP_IDENTITY:
+		memcpy(y->val, T(nd->in[0])->val, (size_t)m * sizeof(float));
+		break;
+	case OP_QUANT:
+	case OP_BIPOLAR:
+	case OP_TRUNC:
+		quant_fwd(net, nd, n);
+		break;
+	default:
+		return nash_fail(e, "node %s (%s): no forward kernel", nd->n->name, nd->n->op);
+	}
+	return 0;
+}
+
+int nn_backward_node(nash_net *net, nn_node *nd, int n, int mode, nash_err *e)
+{
+	nn_tensor *y = T(nd->out);
+	int64_t m = nimg(y, n) * y->v.numel;
+	(void)mode;
+	switch (nd->op) {
+	case OP_CONV: {
+		int gx = need(net, nd->in[0]) ? 1 + gacc(net, nd->in[0]) : 0;
+		int gw = need(net, nd->in[1]) ? 1 + gacc(net, nd->in[1]) : 0;
+		int gb = nd->in[2] >= 0 && need(net, nd->in[2]) ? 1 + gacc(net, nd->in[2]) : 0;
+		return nn_conv_bwd(net, nd, n, gx, gw, gb, e);
+	}
+	case OP_GEMM:
+		gemm_bwd(net, nd, n);
+		break;
+	case OP_BN:
+		bn_bwd(net, nd, n);
+		break;
+	case OP_RELU:
+		if (need(net, nd->in[0]))
+			relu_bwd(y->val, y->grad, T(nd->in[0])->grad, m, gacc(net, nd->in[0]));
+		break;
+	case OP_HARDTANH:
+		if (need(net, nd->in[0]))
+			hardtanh_bwd(T(nd->in[0])->val, y->grad, T(nd->in[0])->grad, m, nd->a.ht.lo, nd->a.ht.hi,
+			             gacc(net, nd->in[0]));
+		break;
+	case OP_MAXPOOL:
+	case OP_AVGPOOL:
+		if (need(net, nd->in[0]))
+			pool_bwd(&nd->a.pool, T(nd->in[0])->val, y->val, y->grad, T(nd->in[0])->grad, n,
+			         nd->op == OP_MAXPOOL, gacc(net, nd->in[0]));
+		break;
+	case OP_GAP:
+		if (need(net, nd->in[0])) {
+			nn_tensor *x = T(nd->in[0]);
+			int64_t C = x->v.d[0];
+			gap_bwd(y->grad, x->grad, n, x->v.numel / C, C, gacc(net, nd->in[0]));
+		}
+		break;
+	case OP_ADD:
+	case OP_MUL:
+		binary_bwd(net, nd, n);
+		break;
+	case OP_CONCAT:
+		concat_run(net, nd, n, 1);
+		break;
+	case OP_FLATTEN:
+		flatten_run(net, nd, n, 1);
+		break;
+	case OP_SLICE:
+		slice_run(net, nd, n, 1);
+		break;
+	case OP_PAD:
+		pad_run(net, nd, n, 1);
+		break;
+	case OP_IDENTITY:
+		if (need(net, nd->in[0]))
+			copy_or_add(T(nd->in[0])->grad, y->grad, m, gacc(net, nd->in[0]));
+		break;
+	case OP_QUANT:
+	case OP_BIPOLAR:
+	case OP_TRUNC:
+		quant_bwd(net, nd, n);
+		break;
+	default:
+		return nash_fail(e, "node %s (%s): no backward kernel", nd->n->name, nd->n->op);
+	}
+	return 0;
+}
