@@ -18,6 +18,8 @@
 
 #include "core/nash.h"
 #include "models/models.h"
+#include "nn/nn.h"
+#include "data/data.h"
 
 /* ------------------------------------------------------------ supernet */
 
@@ -139,5 +141,116 @@ double nash_expected_cost(const nash_supernet *s, const double *p, const double 
 
 /* Cost of one genotype: sum of the chosen candidates' costs. */
 double nash_genotype_cost(const nash_supernet *s, const nash_genotype *gt, const double *cost);
+
+/* ------------------------------------------------------ the search loop */
+
+typedef struct nash_search_opts {
+	int epochs;             /* passes over the weight half */
+	int batch;
+	double split;           /* fraction of the training split for weights; the
+	                           rest trains alpha (the "architecture half") */
+	int64_t steps;          /* steps per epoch; 0: the whole weight half */
+	nash_relax relax;       /* sampled path or softmax mixture */
+	double temperature;     /* p = softmax(alpha / T); T > 0 */
+	double lr, min_lr;      /* weights: SGD, cosine from lr to min_lr (per step) */
+	double momentum, wd, clip;
+	double arch_lr, arch_beta1, arch_beta2, arch_wd;   /* alpha: Adam */
+	double hw_weight;       /* L: the architecture loss is CE + L * E[cost] / max cost */
+	nash_cost_opts cost;
+	nash_derive_opts derive;   /* the rules for per-epoch genotypes and the end */
+	nash_augment aug;       /* training batches of both halves */
+	int64_t eval_images;    /* images of each evaluation; <= 0: all */
+	int threads;
+	uint64_t seed;
+	const char *dataset;    /* recorded in meta.search */
+} nash_search_opts;
+
+/* The reference hyper-parameters (REFERENCE.md section 1): batch 64, split
+ * 0.5, SGD lr 0.025 cosine to 0, momentum 0.9, wd 3e-4, clip 5; Adam
+ * lr 3e-4, betas (0, 0.999), wd 1e-3; sampled path, T = 1, no hardware
+ * term; 1 epoch; 2000 evaluation images; LUT cost defaults. */
+void nash_search_defaults(nash_search_opts *o);
+
+/* Statistics of one epoch (kept in meta.search.history). */
+typedef struct nash_search_epoch {
+	int epoch;                 /* 1-based */
+	double lr;                 /* weights' rate at the epoch's last step */
+	double loss, top1;         /* weight steps: mean loss, accuracy (percent) */
+	double arch_loss;          /* architecture steps: mean cross-entropy */
+	double val_loss, val_top1; /* the supernet, sampled paths (or the mixture) */
+	double derived_loss, derived_top1;  /* the derived architecture inside it */
+	double entropy;            /* mean over edges, nats */
+	double expected_cost, genotype_cost;
+	double seconds;
+} nash_search_epoch;
+
+typedef struct nash_search nash_search;
+
+/* Prepare a search of supernet g (validated) on d's training split: the
+ * halves (a seeded shuffle), the net, the optimisers, the candidate costs.
+ * Fails for a graph without Choice nodes, a graph that does not fit the
+ * data, options out of range, or halves smaller than a batch. g must
+ * outlive the search; it receives the weights (sync) on checkpoint and
+ * finish. */
+nash_search *nash_search_new(nash_graph *g, const nash_dataset *d, const nash_search_opts *o, nash_err *e);
+void nash_search_free(nash_search *s);
+/* Continue from g's meta.checkpoint (g read back from a checkpoint that
+ * nash_search_checkpoint wrote): checks the options that shape the run
+ * and names the first that differs. */
+int nash_search_restore(nash_search *s, nash_err *e);
+
+/* One step: an Adam step on alpha with a batch of the architecture half,
+ * then an SGD step on the weights with a batch of the weight half. Ends
+ * the epoch (evaluation, statistics) after its last step. Returns 1 when
+ * the search is over, else 0; -1 on error (a non-finite loss names the
+ * epoch and step). */
+int nash_search_step(nash_search *s, nash_err *e);
+
+/* Hooks of nash_search_run; any may be NULL. step returns nonzero to stop
+ * at once (the state is consistent for nash_search_checkpoint); epoch runs
+ * after each epoch's evaluation, -1 stops with its error. */
+typedef struct nash_search_hooks {
+	void *ctx;
+	int (*step)(void *ctx, nash_search *s, int epoch, int64_t step, int n, double loss, double acc);
+	int (*epoch)(void *ctx, nash_search *s, const nash_search_epoch *st, nash_err *e);
+} nash_search_hooks;
+/* Run to the last epoch: 0 when done, 1 when the step hook stopped it. */
+int nash_search_run(nash_search *s, const nash_search_hooks *h, nash_err *e);
+
+/* The architecture gradient of one batch (train mode), what the Adam
+ * step uses: with the sampled path and draw set, a path is drawn first
+ * (draw 0 keeps the net's current choices, see nash_net_choose); the
+ * gradient with respect to the logits a (p = softmax(a / T)) is the
+ * engine's alpha gradient over T plus L * dE[cost]/da / max cost. *loss
+ * (may be NULL): the batch's cross-entropy. grad (may be NULL) receives
+ * the gradient per edge and op, nedges x NASH_NOPS. */
+int nash_search_arch_grad(nash_search *s, const float *x, const int *y, int n, int draw, double *loss,
+                          double *grad, nash_err *e);
+
+/* Put the current state into the graph: weights synced, meta.checkpoint
+ * with the optimisers, alpha logits, batch orders, generator and history. */
+int nash_search_checkpoint(nash_search *s, nash_err *e);
+/* The end: weights synced, meta.checkpoint removed, the genotype derived
+ * with o->derive into *gt, meta.search written (options, hardware cost
+ * model and per-op costs, per-edge probabilities, per-epoch history with
+ * winners per stage, entropy and expected cost, the genotype). */
+int nash_search_finish(nash_search *s, nash_genotype *gt, nash_err *e);
+
+nash_net *nash_search_net(nash_search *s);
+const nash_supernet *nash_search_supernet(const nash_search *s);
+int nash_search_epochs_done(const nash_search *s);
+int64_t nash_search_step_in_epoch(const nash_search *s);
+int64_t nash_search_steps_per_epoch(const nash_search *s);
+/* Current edge probabilities (nedges x NASH_NOPS) and candidate costs. */
+const double *nash_search_probs(nash_search *s);
+const double *nash_search_costs_of(const nash_search *s);
+
+/* What the search emits for a finished supernet g (with meta.search): the
+ * network of genotype gt (fresh from seed, or inheriting g's weights), or
+ * g itself with keep_supernet. Records network, inherit_weights and the
+ * count inherited in meta.search. Returns g or a new graph (the caller
+ * frees both). */
+nash_graph *nash_search_output(nash_graph *g, const nash_genotype *gt, int version, uint64_t seed,
+                               int inherit, int keep_supernet, nash_err *e);
 
 #endif

@@ -1,6 +1,7 @@
 /* test_search.c - derivation rules per NASH version on crafted alphas,
  * the discrete network they build, hardware costs and their gradient. */
 #include "search/search.h"
+#include "train/train.h"
 #include "unit.h"
 
 #include <math.h>
@@ -369,11 +370,345 @@ static void test_bad(void)
 	      nash_version_parse("v") < 0 && nash_version_parse("v11") < 0, "version names");
 }
 
+/* ------------------------------------------------ the loop's gradients */
+
+/* A synthetic dataset of n random 1 x 8 x 8 images, 4 classes. */
+static nash_dataset *tiny_data(int64_t n, uint64_t seed)
+{
+	nash_dataset *d = calloc(1, sizeof *d);
+	d->name = strdup("tiny");
+	d->source = strdup("memory");
+	d->c = 1, d->h = 8, d->w = 8, d->classes = 4;
+	d->train.n = n;
+	d->train.x = malloc((size_t)n * 64);
+	d->train.y = malloc((size_t)n);
+	nash_rng r;
+	nash_rng_seed(&r, seed);
+	for (int64_t i = 0; i < n * 64; i++)
+		d->train.x[i] = (uint8_t)nash_rng_below(&r, 256);
+	for (int64_t i = 0; i < n; i++)
+		d->train.y[i] = (uint8_t)nash_rng_below(&r, 4);
+	return d;
+}
+
+static void tiny_free(nash_dataset *d)
+{
+	free(d->train.x);
+	free(d->train.y);
+	free(d->name);
+	free(d->source);
+	free(d);
+}
+
+static nash_graph *tiny_supernet(int version)
+{
+	nash_err e = {{0}};
+	nash_model_opts o = {.arch = "resnet18", .in_c = 1, .in_h = 8, .in_w = 8, .width = 2, .classes = 4,
+	                     .version = version, .search = 1, .seed = 3};
+	nash_graph *g = nash_model_build(&o, &e);
+	if (!g)
+		printf("# %s\n", e.msg);
+	/* moderate random logits */
+	nash_rng r;
+	nash_rng_seed(&r, 11);
+	for (int i = 0; i < g->ntensors; i++)
+		if (strstr(g->tensors[i]->name, ".alpha")) {
+			float *a = g->tensors[i]->data;
+			for (int64_t k = 0; k < nash_tensor_numel(g->tensors[i]); k++)
+				a[k] = (float)(0.8 * nash_rng_normal(&r));
+		}
+	return g;
+}
+
+/* The alpha param of a net by tensor name. */
+static nash_param *net_alpha(nash_net *net, const char *name)
+{
+	for (int i = 0; i < nash_net_nparams(net); i++)
+		if (strcmp(nash_net_param(net, i)->name, name) == 0)
+			return nash_net_param(net, i);
+	return NULL;
+}
+
+/* Point the softmax-relaxation net snet at the sampled net's path: every
+ * Choice one-hot on the candidate net chose, except edge E, which gets
+ * p_j = eps for j != k (k: its chosen candidate). */
+static void near_path(nash_net *snet, nash_net *net, const char *edge, double eps)
+{
+	for (int i = 0; i < nash_net_nchoices(net); i++) {
+		const nash_node *c = nash_net_choice(net, i);
+		nash_param *a = net_alpha(snet, c->in[c->nin - 1]);
+		int k = nash_net_chosen(net, i), mine = strcmp(c->name, edge) == 0;
+		for (int64_t q = 0; q < a->n; q++)
+			a->w[q] = q == k ? 0.0f : mine ? (float)log(eps) : -1e4f;
+	}
+}
+
+/* The loop's architecture gradient for edge E against the formula
+ * sum_j G_j p_j (delta_ij - p_i) / T + L * p_i (c_i - E[c]) / (T max c),
+ * with the gate differences G_j - G_k taken from exact backpropagation
+ * through the softmax mixture next to the sampled path (every other
+ * candidate at probability eps: d loss / d alpha_j = p_j (G_j - E_p[G])),
+ * a code path of the engine independent of the sampled gates. */
+static double check_formula(double T, double L, const char *edge, int verbose)
+{
+	nash_err e = {{0}};
+	nash_dataset *d = tiny_data(64, 5);
+	nash_graph *g = tiny_supernet(1);
+	nash_graph *gs = nash_graph_copy(g);
+	nash_graph_validate(gs, &e);
+	nash_search_opts o;
+	nash_search_defaults(&o);
+	o.batch = 16;
+	o.threads = 1;
+	o.temperature = T;
+	o.hw_weight = L;
+	o.seed = 9;
+	nash_search *s = nash_search_new(g, d, &o, &e);
+	if (!s) {
+		printf("# search: %s\n", e.msg);
+		return 1e9;
+	}
+	nash_net *net = nash_search_net(s);
+	nash_net_opts so = {16, 1, 1, NASH_RELAX_SOFTMAX};
+	nash_net *snet = nash_net_new(gs, &so, &e);
+	nash_net_train_mode(snet, 1);
+	float x[16 * 64];
+	int y[16];
+	int64_t idx[16];
+	for (int i = 0; i < 16; i++)
+		idx[i] = i;
+	nash_batch_fill(d, &d->train, idx, 16, NULL, NULL, x, y);
+	const nash_supernet *sn = nash_search_supernet(s);
+	double *grad = calloc((size_t)sn->nedges * NASH_NOPS, sizeof *grad);
+	nash_search_arch_grad(s, x, y, 16, 1, NULL, grad, &e);
+	int ed = -1, ci = -1;
+	for (int i = 0; i < sn->nedges; i++)
+		if (strcmp(sn->e[i].name, edge) == 0)
+			ed = i;
+	for (int i = 0; i < nash_net_nchoices(net); i++)
+		if (strcmp(nash_net_choice(net, i)->name, edge) == 0)
+			ci = i;
+	const nash_sedge *x0 = &sn->e[ed];
+	int k = nash_net_chosen(net, ci);
+	const double *p = nash_search_probs(s), *c = nash_search_costs_of(s);
+	/* the mixture's exact alpha gradient next to the path */
+	const double eps = 1e-6;
+	near_path(snet, net, edge, eps);
+	nash_net_forward(snet, x, 16, &e);
+	nash_net_loss(snet, y, 0, NULL, NULL);
+	nash_net_zero_grad(snet);
+	nash_net_backward(snet, NASH_GRAD_ALPHA, &e);
+	nash_param *sa = net_alpha(snet, x0->alpha);
+	double ps[NASH_NOPS], D[NASH_NOPS];
+	double z = 1 + eps * (x0->nops - 1);
+	for (int j = 0; j < x0->nops; j++)
+		ps[j] = (j == k ? 1 : eps) / z;
+	for (int j = 0; j < x0->nops; j++)
+		D[j] = sa->g[j] / ps[j] - sa->g[k] / ps[k];
+	double cmax = 0, ec = 0;
+	for (int i = 0; i < sn->nedges * NASH_NOPS; i++)
+		cmax = c[i] > cmax ? c[i] : cmax;
+	for (int j = 0; j < x0->nops; j++)
+		ec += p[(size_t)ed * NASH_NOPS + x0->ops[j]] * c[(size_t)ed * NASH_NOPS + x0->ops[j]];
+	double worst = 0, scale = 0;
+	for (int i = 0; i < x0->nops; i++) {
+		double pi = p[(size_t)ed * NASH_NOPS + x0->ops[i]], ref = 0;
+		for (int j = 0; j < x0->nops; j++)
+			ref += D[j] * p[(size_t)ed * NASH_NOPS + x0->ops[j]] * ((i == j) - pi);
+		if (L > 0)
+			ref += L * pi * (c[(size_t)ed * NASH_NOPS + x0->ops[i]] - ec) / cmax;
+		ref /= T;
+		double got = grad[(size_t)ed * NASH_NOPS + x0->ops[i]];
+		if (verbose)
+			printf("#   %s: loop %.6g formula %.6g\n", nash_op_name(x0->ops[i]), got, ref);
+		worst = fmax(worst, fabs(got - ref));
+		scale = fmax(scale, fabs(ref));
+	}
+	free(grad);
+	nash_net_free(snet);
+	nash_graph_free(gs);
+	nash_search_free(s);
+	nash_graph_free(g);
+	tiny_free(d);
+	return worst / (scale + 1e-12);
+}
+
+/* In expectation over the sampled op of edge E (the others fixed), the
+ * loop's gradient matches the finite-difference gradient of the expected
+ * loss sum_k p_k L_k; the estimator is first order, so the match is tight
+ * when the branches' outputs are small (their last BN scaled by gamma). */
+static void check_expectation(double gamma, double *rel)
+{
+	nash_err e = {{0}};
+	const char *edge = "cell1.n1.e0";
+	nash_dataset *d = tiny_data(64, 7);
+	nash_graph *g = tiny_supernet(1);
+	for (int i = 0; i < g->ntensors; i++) {
+		const char *n = g->tensors[i]->name;
+		size_t l = strlen(n);
+		if (strncmp(n, "cell1.n1.e0.", 12) == 0 && l > 9 && strcmp(n + l - 9, ".bn.scale") == 0)
+			for (int64_t q = 0; q < nash_tensor_numel(g->tensors[i]); q++)
+				((float *)g->tensors[i]->data)[q] = (float)gamma;
+	}
+	nash_search_opts o;
+	nash_search_defaults(&o);
+	o.batch = 16;
+	o.threads = 1;
+	o.seed = 2;
+	nash_search *s = nash_search_new(g, d, &o, &e);
+	nash_net *net = nash_search_net(s);
+	const nash_supernet *sn = nash_search_supernet(s);
+	float x[16 * 64];
+	int y[16];
+	int64_t idx[16];
+	for (int i = 0; i < 16; i++)
+		idx[i] = 16 + i;
+	nash_batch_fill(d, &d->train, idx, 16, NULL, NULL, x, y);
+	nash_rng r;
+	nash_rng_seed(&r, 4);
+	nash_net_sample(net, &r);   /* the other edges stay on these */
+	int ci = -1, ed = -1;
+	for (int i = 0; i < nash_net_nchoices(net); i++)
+		if (strcmp(nash_net_choice(net, i)->name, edge) == 0)
+			ci = i;
+	for (int i = 0; i < sn->nedges; i++)
+		if (strcmp(sn->e[i].name, edge) == 0)
+			ed = i;
+	const nash_sedge *x0 = &sn->e[ed];
+	double *grad = calloc((size_t)sn->nedges * NASH_NOPS, sizeof *grad);
+	double Lk[NASH_NOPS], est[NASH_NOPS] = {0}, pe[NASH_NOPS];
+	const double *p = nash_search_probs(s);
+	for (int k = 0; k < x0->nops; k++)
+		pe[k] = p[(size_t)ed * NASH_NOPS + x0->ops[k]];
+	for (int k = 0; k < x0->nops; k++) {
+		nash_net_choose(net, ci, k);
+		nash_search_arch_grad(s, x, y, 16, 0, &Lk[k], grad, &e);
+		for (int i = 0; i < x0->nops; i++)
+			est[i] += pe[k] * grad[(size_t)ed * NASH_NOPS + x0->ops[i]];
+	}
+	/* F(a) = sum_k softmax(a)_k L_k by central differences in a */
+	const nash_tensor *at = nash_tensor_find(g, x0->alpha);
+	const float *a = at->data;
+	double worst = 0, scale = 0;
+	for (int i = 0; i < x0->nops; i++) {
+		double f[2];
+		for (int sg = 0; sg < 2; sg++) {
+			double z[NASH_NOPS], mx = -1e300, sum = 0;
+			for (int k = 0; k < x0->nops; k++) {
+				z[k] = a[k] + (k == i ? (sg ? -1e-4 : 1e-4) : 0);
+				mx = fmax(mx, z[k]);
+			}
+			for (int k = 0; k < x0->nops; k++)
+				sum += exp(z[k] - mx);
+			f[sg] = 0;
+			for (int k = 0; k < x0->nops; k++)
+				f[sg] += exp(z[k] - mx) / sum * Lk[k];
+		}
+		double fd = (f[0] - f[1]) / 2e-4;
+		worst = fmax(worst, fabs(est[i] - fd));
+		scale = fmax(scale, fabs(fd));
+	}
+	*rel = worst / (scale + 1e-12);
+	free(grad);
+	nash_search_free(s);
+	nash_graph_free(g);
+	tiny_free(d);
+}
+
+static void test_loop_gradients(void)
+{
+	double r = check_formula(1, 0, "cell1.n1.e1", 0);
+	CHECK(r < 1e-4, "sampled-path alpha gradient = sum_j g_j p_j (delta_ij - p_i), gates from the mixture next to the path (rel %.2g)", r);
+	r = check_formula(1, 0, "cell2.n2.e0", 0);
+	CHECK(r < 1e-4, "the same on a stride-2 edge (rel %.2g)", r);
+	r = check_formula(2, 0.7, "cell1.n3.e2", 0);
+	CHECK(r < 1e-4, "with temperature 2 and hardware weight 0.7: /T and the cost term (rel %.2g)", r);
+	double r1, r2;
+	check_expectation(1e-3, &r1);
+	check_expectation(0.1, &r2);
+	CHECK(r1 < 0.05, "in expectation the estimator matches the finite-difference gradient of the expected loss (rel %.2g with branch outputs scaled by 1e-3)", r1);
+	CHECK(r1 < r2, "the estimator is first order: branch outputs scaled by 0.1 widen the gap (%.2g < %.2g)", r1, r2);
+}
+
+/* A search stopped after some steps, checkpointed into its graph, read
+ * back and resumed ends bit for bit where an uninterrupted one ends. */
+static void test_resume(void)
+{
+	nash_err e = {{0}};
+	nash_dataset *d = tiny_data(96, 13);
+	nash_search_opts o;
+	nash_search_defaults(&o);
+	o.batch = 16;
+	o.threads = 1;
+	o.epochs = 2;
+	o.steps = 2;
+	o.hw_weight = 0.3;
+	o.temperature = 1.5;
+	o.eval_images = 32;
+	nash_graph *a = tiny_supernet(3), *b = tiny_supernet(3);
+	nash_search *sa = nash_search_new(a, d, &o, &e);
+	int rc = nash_search_run(sa, NULL, &e);
+	nash_genotype ga, gb;
+	rc |= nash_search_finish(sa, &ga, &e);
+	CHECK(rc == 0, "uninterrupted search (%s)", e.msg);
+	nash_search *sb = nash_search_new(b, d, &o, &e);
+	/* stop after three steps: one epoch and a step into the next */
+	for (int i = 0; i < 3; i++)
+		nash_search_step(sb, &e);
+	CHECK(nash_search_epochs_done(sb) == 1 && nash_search_step_in_epoch(sb) == 1, "stopped in epoch 2");
+	CHECK(nash_search_checkpoint(sb, &e) == 0, "checkpoint (%s)", e.msg);
+	unsigned char *buf;
+	size_t n;
+	nash_encode_graph(b, &buf, &n, &e);
+	nash_search_free(sb);
+	nash_record *r = NULL;
+	nash_decode(buf, n, &r, &e);
+	free(buf);
+	nash_graph *c = r->graph;
+	nash_graph_validate(c, &e);
+	nash_search_opts o2 = o;
+	o2.epochs = 3;
+	nash_search *sc = nash_search_new(c, d, &o2, &e);
+	CHECK(nash_search_restore(sc, &e) < 0 && strstr(e.msg, "epochs"), "restore refuses other options: %s", e.msg);
+	nash_search_free(sc);
+	e.msg[0] = 0;
+	sc = nash_search_new(c, d, &o, &e);
+	rc = nash_search_restore(sc, &e);
+	CHECK(rc == 0, "restore (%s)", e.msg);
+	rc = nash_search_run(sc, NULL, &e);
+	rc |= nash_search_finish(sc, &gb, &e);
+	CHECK(rc == 0, "resumed search (%s)", e.msg);
+	int same = 1, cnt = 0;
+	for (int i = 0; i < a->ntensors; i++) {
+		nash_tensor *t = a->tensors[i], *u = nash_tensor_find(c, t->name);
+		if (!t->data)
+			continue;
+		cnt++;
+		same &= u && u->data && memcmp(t->data, u->data, nash_tensor_nbytes(t)) == 0;
+	}
+	CHECK(same && cnt > 100, "resumed weights, statistics and alphas equal the uninterrupted run's (%d tensors)", cnt);
+	const nash_val *ha = nash_val_path(a->meta, "search.history"), *hc = nash_val_path(c->meta, "search.history");
+	CHECK(ha && hc && ha->u.a.n == 2 && hc->u.a.n == 2 &&
+	      nash_val_equal(nash_val_get(ha->u.a.v[1], "val_loss"), nash_val_get(hc->u.a.v[1], "val_loss")) &&
+	      nash_val_equal(nash_val_get(ha->u.a.v[1], "loss"), nash_val_get(hc->u.a.v[1], "loss")),
+	      "the same history");
+	CHECK(memcmp(&ga, &gb, sizeof ga) == 0, "the same genotype");
+	CHECK(!nash_val_get(c->meta, "checkpoint"), "finish removes meta.checkpoint");
+	nash_search_free(sa);
+	nash_search_free(sc);
+	nash_graph_free(a);
+	nash_graph_free(b);
+	nash_record_free(r);
+	tiny_free(d);
+}
+
 int main(void)
 {
 	test_rules();
 	test_network();
 	test_costs();
 	test_bad();
+	test_loop_gradients();
+	test_resume();
 	UNIT_DONE();
 }
