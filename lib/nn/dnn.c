@@ -1,6 +1,10 @@
-/* dnn.c - convolutions and GEMMs. GEMMs go to oneDNN's dnnl_sgemm; the
- * convolution here is a direct loop over channels-last activations (the
- * reference the oneDNN path is checked against). */
+/* dnn.c - convolutions and GEMMs on oneDNN. Convolutions run oneDNN's
+ * forward, backward-data and backward-weights primitives on the
+ * channels-last activations (nhwc), created once per node and batch size
+ * and reused; weights are reordered to the layout each primitive prefers
+ * once per parameter version. GEMMs use dnnl_sgemm. Direct loops remain as
+ * the fallback when oneDNN cannot build a primitive, and with
+ * NASH_NN_NO_DNNL=1 in the environment (a debugging aid). */
 #include "nn/nn_impl.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -24,18 +28,6 @@ void nn_sgemm(nash_net *net, char ta, char tb, int64_t m, int64_t n, int64_t k,
 		return;
 	}
 	dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-int nn_dnn_init(nash_net *net, nash_err *e)
-{
-	(void)net;
-	(void)e;
-	return 0;
-}
-
-void nn_dnn_free(nash_net *net)
-{
-	(void)net;
 }
 
 /* weights M x Cg x KH x KW -> [g][kh][kw][c][mm] */
@@ -185,14 +177,350 @@ static int conv_bwd_ref(nash_net *net, nn_node *nd, int n, int gx, int gw, int g
 	return 0;
 }
 
+
+/* ------------------------------------------------------------- oneDNN */
+#define NCACHE 3
+
+typedef struct centry {
+	int n;
+	int64_t used;
+	dnnl_primitive_t fwd, bwdd, bwdw;
+	dnnl_primitive_t r_fwd, r_bwdd, r_dw;  /* weight reorders, NULL if formats match */
+	dnnl_memory_desc_t src, dst, wuser, bias, wfwd, wbwdd, wdw;
+	float *wf, *wb, *dwb;                   /* weights in the fwd / bwd-data / bwd-weights formats */
+	int64_t stamp_f, stamp_b;
+} centry;
+
+struct nn_dnn {
+	centry c[NCACHE];
+	int fallback;      /* oneDNN refused: direct loops */
+};
+
+typedef struct nn_dnn_ctx {
+	dnnl_engine_t eng;
+	dnnl_stream_t strm;
+	void *scratch;
+	size_t scratch_size;
+	float *tmp;        /* activation-sized accumulation buffer */
+	size_t tmp_size;
+	float *wtmp;       /* weight-sized buffer */
+	size_t wtmp_size;
+	int64_t clock;
+	int off;           /* NASH_NN_NO_DNNL */
+} nn_dnn_ctx;
+
+static float *grow(nash_net *net, float **p, size_t *have, size_t want)
+{
+	if (want > *have) {
+		free(*p);
+		net->bytes += (want - *have) * sizeof(float);
+		*p = nash_alloc(want * sizeof(float));
+		*have = want;
+	}
+	return *p;
+}
+
+int nn_dnn_init(nash_net *net, nash_err *e)
+{
+	nn_dnn_ctx *c = nash_alloc(sizeof *c);
+	net->dnn = c;
+	const char *off = getenv("NASH_NN_NO_DNNL");
+	c->off = off && *off && strcmp(off, "0") != 0;
+	if (c->off)
+		return 0;
+	if (dnnl_engine_create(&c->eng, dnnl_cpu, 0) != dnnl_success ||
+	    dnnl_stream_create(&c->strm, c->eng, dnnl_stream_default_flags) != dnnl_success)
+		return nash_fail(e, "oneDNN: cannot create a CPU engine");
+	for (int i = 0; i < net->nnodes; i++)
+		if (net->nodes[i].op == OP_CONV)
+			net->nodes[i].dnn = nash_alloc(sizeof(struct nn_dnn));
+	return 0;
+}
+
+static void centry_free(centry *c)
+{
+	dnnl_primitive_t *ps[] = {&c->fwd, &c->bwdd, &c->bwdw, &c->r_fwd, &c->r_bwdd, &c->r_dw};
+	for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+		if (*ps[i])
+			dnnl_primitive_destroy(*ps[i]);
+	free(c->wf);
+	free(c->wb);
+	free(c->dwb);
+	memset(c, 0, sizeof *c);
+}
+
+void nn_dnn_free(nash_net *net)
+{
+	nn_dnn_ctx *c = net->dnn;
+	if (!c)
+		return;
+	for (int i = 0; i < net->nnodes; i++) {
+		struct nn_dnn *d = net->nodes[i].dnn;
+		if (!d)
+			continue;
+		for (int k = 0; k < NCACHE; k++)
+			centry_free(&d->c[k]);
+		free(d);
+		net->nodes[i].dnn = NULL;
+	}
+	if (c->strm)
+		dnnl_stream_destroy(c->strm);
+	if (c->eng)
+		dnnl_engine_destroy(c->eng);
+	free(c->scratch);
+	free(c->tmp);
+	free(c->wtmp);
+	free(c);
+	net->dnn = NULL;
+}
+
+static int scratch_need(nash_net *net, const_dnnl_primitive_desc_t pd)
+{
+	nn_dnn_ctx *c = net->dnn;
+	const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	size_t sz = md ? dnnl_memory_desc_get_size(md) : 0;
+	if (sz > c->scratch_size) {
+		free(c->scratch);
+		net->bytes += sz - c->scratch_size;
+		c->scratch = nash_alloc(sz);
+		c->scratch_size = sz;
+	}
+	return 0;
+}
+
+/* A reorder between two weight layouts, NULL when they are equal. */
+static dnnl_status_t make_reorder(nash_net *net, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                  dnnl_primitive_t *out)
+{
+	nn_dnn_ctx *c = net->dnn;
+	*out = NULL;
+	if (dnnl_memory_desc_equal(from, to))
+		return dnnl_success;
+	dnnl_primitive_desc_t pd;
+	dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, from, c->eng, to, c->eng, NULL);
+	if (st != dnnl_success)
+		return st;
+	st = dnnl_primitive_create(out, pd);
+	dnnl_primitive_desc_destroy(pd);
+	return st;
+}
+
+static dnnl_status_t build(nash_net *net, nn_node *nd, int n, centry *ce)
+{
+	nn_dnn_ctx *c = net->dnn;
+	const nn_conv *p = &nd->a.conv;
+	int64_t G = p->group;
+	dnnl_dims_t sd = {n, p->c, p->h, p->w}, dd = {n, p->m, p->oh, p->ow}, bd = {p->m};
+	dnnl_dims_t wd = {p->m, p->c, p->kh, p->kw}, gwd = {G, p->m / G, p->c / G, p->kh, p->kw};
+	dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1}, pl = {p->pt, p->pl}, pr = {p->pb, p->pr};
+	dnnl_memory_desc_t wany, dwany;
+	int wn = G > 1 ? 5 : 4;
+	dnnl_status_t st;
+	int has_bias = nd->in[2] >= 0;
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_primitive_desc_t fpd = NULL, bdpd = NULL, bwpd = NULL;
+	dnnl_convolution_desc_t cd;
+#define TRY(x) do { if ((st = (x)) != dnnl_success) goto out; } while (0)
+	ce->n = n;
+	TRY(dnnl_memory_desc_init_by_tag(&ce->src, 4, sd, dnnl_f32, dnnl_nhwc));
+	TRY(dnnl_memory_desc_init_by_tag(&ce->dst, 4, dd, dnnl_f32, dnnl_nhwc));
+	TRY(dnnl_memory_desc_init_by_tag(&ce->bias, 1, bd, dnnl_f32, dnnl_a));
+	TRY(dnnl_memory_desc_init_by_tag(&ce->wuser, wn, G > 1 ? gwd : wd, dnnl_f32, G > 1 ? dnnl_goihw : dnnl_oihw));
+	TRY(dnnl_memory_desc_init_by_tag(&wany, wn, G > 1 ? gwd : wd, dnnl_f32, dnnl_format_tag_any));
+	dwany = wany;
+	TRY(dnnl_primitive_attr_create(&attr));
+	TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+	TRY(dnnl_dilated_convolution_forward_desc_init(&cd, net->o.train ? dnnl_forward_training : dnnl_forward_inference,
+	                                               dnnl_convolution_direct, &ce->src, &wany,
+	                                               has_bias ? &ce->bias : NULL, &ce->dst, strides, dil, pl, pr));
+	TRY(dnnl_primitive_desc_create(&fpd, &cd, attr, c->eng, NULL));
+	ce->wfwd = *dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0);
+	scratch_need(net, fpd);
+	TRY(dnnl_primitive_create(&ce->fwd, fpd));
+	TRY(make_reorder(net, &ce->wuser, &ce->wfwd, &ce->r_fwd));
+	if (ce->r_fwd)
+		ce->wf = nn_falloc(net, dnnl_memory_desc_get_size(&ce->wfwd) / sizeof(float) + 16);
+	if (net->o.train) {
+		dnnl_convolution_desc_t bd_, bw_;
+		TRY(dnnl_dilated_convolution_backward_data_desc_init(&bd_, dnnl_convolution_direct, &ce->src, &wany, &ce->dst,
+		                                                     strides, dil, pl, pr));
+		TRY(dnnl_primitive_desc_create(&bdpd, &bd_, attr, c->eng, fpd));
+		ce->wbwdd = *dnnl_primitive_desc_query_md(bdpd, dnnl_query_weights_md, 0);
+		scratch_need(net, bdpd);
+		TRY(dnnl_primitive_create(&ce->bwdd, bdpd));
+		TRY(make_reorder(net, &ce->wuser, &ce->wbwdd, &ce->r_bwdd));
+		if (ce->r_bwdd)
+			ce->wb = nn_falloc(net, dnnl_memory_desc_get_size(&ce->wbwdd) / sizeof(float) + 16);
+		TRY(dnnl_dilated_convolution_backward_weights_desc_init(&bw_, dnnl_convolution_direct, &ce->src, &dwany,
+		                                                        has_bias ? &ce->bias : NULL, &ce->dst, strides,
+		                                                        dil, pl, pr));
+		TRY(dnnl_primitive_desc_create(&bwpd, &bw_, attr, c->eng, fpd));
+		ce->wdw = *dnnl_primitive_desc_query_md(bwpd, dnnl_query_diff_weights_md, 0);
+		scratch_need(net, bwpd);
+		TRY(dnnl_primitive_create(&ce->bwdw, bwpd));
+		TRY(make_reorder(net, &ce->wdw, &ce->wuser, &ce->r_dw));
+		if (ce->r_dw)
+			ce->dwb = nn_falloc(net, dnnl_memory_desc_get_size(&ce->wdw) / sizeof(float) + 16);
+	}
+	ce->stamp_f = ce->stamp_b = -1;
+out:
+#undef TRY
+	if (fpd)
+		dnnl_primitive_desc_destroy(fpd);
+	if (bdpd)
+		dnnl_primitive_desc_destroy(bdpd);
+	if (bwpd)
+		dnnl_primitive_desc_destroy(bwpd);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+	if (st != dnnl_success)
+		centry_free(ce);
+	return st;
+}
+
+/* The primitives for n images (built on first use, a few sizes cached). */
+static centry *entry(nash_net *net, nn_node *nd, int n)
+{
+	nn_dnn_ctx *c = net->dnn;
+	struct nn_dnn *d = nd->dnn;
+	if (!d || d->fallback)
+		return NULL;
+	centry *lru = &d->c[0];
+	for (int k = 0; k < NCACHE; k++) {
+		if (d->c[k].fwd && d->c[k].n == n) {
+			d->c[k].used = ++c->clock;
+			return &d->c[k];
+		}
+		if (!d->c[k].fwd || d->c[k].used < lru->used)
+			lru = &d->c[k];
+	}
+	centry_free(lru);
+	if (build(net, nd, n, lru) != dnnl_success) {
+		d->fallback = 1;
+		return NULL;
+	}
+	lru->used = ++c->clock;
+	return lru;
+}
+
+typedef struct { int arg; const dnnl_memory_desc_t *md; void *ptr; } xarg;
+
+static dnnl_status_t run(nash_net *net, dnnl_primitive_t prim, const xarg *a, int na, int scratch)
+{
+	nn_dnn_ctx *c = net->dnn;
+	dnnl_exec_arg_t args[8];
+	dnnl_memory_t mem[8];
+	dnnl_memory_desc_t smd;
+	dnnl_status_t st = dnnl_success;
+	int k = 0;
+	for (int i = 0; i < na && st == dnnl_success; i++, k++) {
+		st = dnnl_memory_create(&mem[k], a[i].md, c->eng, a[i].ptr);
+		args[k].arg = a[i].arg;
+		args[k].memory = mem[k];
+	}
+	if (st == dnnl_success && scratch && c->scratch_size) {
+		dnnl_dims_t sd = {(dnnl_dim_t)c->scratch_size};
+		dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_u8, dnnl_a);
+		st = dnnl_memory_create(&mem[k], &smd, c->eng, c->scratch);
+		args[k].arg = DNNL_ARG_SCRATCHPAD;
+		args[k].memory = mem[k];
+		k++;
+	}
+	if (st == dnnl_success)
+		st = dnnl_primitive_execute(prim, c->strm, k, args);
+	if (st == dnnl_success)
+		st = dnnl_stream_wait(c->strm);
+	for (int i = 0; i < k; i++)
+		if (mem[i])
+			dnnl_memory_destroy(mem[i]);
+	return st;
+}
+
+static dnnl_status_t reorder(nash_net *net, dnnl_primitive_t r, const dnnl_memory_desc_t *from, const void *src,
+                             const dnnl_memory_desc_t *to, void *dst)
+{
+	xarg a[2] = {{DNNL_ARG_FROM, from, (void *)src}, {DNNL_ARG_TO, to, dst}};
+	return run(net, r, a, 2, 0);
+}
+
+static void add_into(float *dst, const float *src, int64_t m)
+{
+	#pragma omp parallel for simd schedule(static)
+	for (int64_t i = 0; i < m; i++)
+		dst[i] += src[i];
+}
+
+#define DNNL_FAIL(what, st) nash_fail(e, "node %s (Conv): oneDNN %s failed (status %d)", nd->n->name, what, (int)(st))
+
 int nn_conv_fwd(nash_net *net, nn_node *nd, int n, nash_err *e)
 {
-	(void)e;
-	return conv_fwd_ref(net, nd, n);
+	centry *ce = net->dnn && !((nn_dnn_ctx *)net->dnn)->off ? entry(net, nd, n) : NULL;
+	if (!ce)
+		return conv_fwd_ref(net, nd, n);
+	const float *w = T(nd->in[1])->val;
+	dnnl_status_t st;
+	if (ce->r_fwd && ce->stamp_f != net->version) {
+		if ((st = reorder(net, ce->r_fwd, &ce->wuser, w, &ce->wfwd, ce->wf)) != dnnl_success)
+			return DNNL_FAIL("weight reorder", st);
+		ce->stamp_f = net->version;
+	}
+	xarg a[4] = {{DNNL_ARG_SRC, &ce->src, T(nd->in[0])->val},
+	             {DNNL_ARG_WEIGHTS, &ce->wfwd, ce->r_fwd ? ce->wf : (void *)w},
+	             {DNNL_ARG_DST, &ce->dst, T(nd->out)->val},
+	             {DNNL_ARG_BIAS, &ce->bias, nd->in[2] >= 0 ? T(nd->in[2])->val : NULL}};
+	if ((st = run(net, ce->fwd, a, nd->in[2] >= 0 ? 4 : 3, 1)) != dnnl_success)
+		return DNNL_FAIL("forward", st);
+	return 0;
 }
 
 int nn_conv_bwd(nash_net *net, nn_node *nd, int n, int gx, int gw, int gb, nash_err *e)
 {
-	(void)e;
-	return conv_bwd_ref(net, nd, n, gx, gw, gb);
+	centry *ce = net->dnn && !((nn_dnn_ctx *)net->dnn)->off ? entry(net, nd, n) : NULL;
+	if (!ce)
+		return conv_bwd_ref(net, nd, n, gx, gw, gb);
+	nn_dnn_ctx *c = net->dnn;
+	const nn_conv *p = &nd->a.conv;
+	nn_tensor *x = T(nd->in[0]), *wt = T(nd->in[1]), *y = T(nd->out);
+	dnnl_status_t st;
+	if (gx) {
+		if (ce->r_bwdd && ce->stamp_b != net->version) {
+			if ((st = reorder(net, ce->r_bwdd, &ce->wuser, wt->val, &ce->wbwdd, ce->wb)) != dnnl_success)
+				return DNNL_FAIL("weight reorder", st);
+			ce->stamp_b = net->version;
+		}
+		int64_t m = (int64_t)n * p->h * p->w * p->c;
+		float *dst = gx == 2 ? grow(net, &c->tmp, &c->tmp_size, (size_t)m) : x->grad;
+		xarg a[3] = {{DNNL_ARG_DIFF_DST, &ce->dst, y->grad},
+		             {DNNL_ARG_WEIGHTS, &ce->wbwdd, ce->r_bwdd ? ce->wb : wt->val},
+		             {DNNL_ARG_DIFF_SRC, &ce->src, dst}};
+		if ((st = run(net, ce->bwdd, a, 3, 1)) != dnnl_success)
+			return DNNL_FAIL("backward data", st);
+		if (gx == 2)
+			add_into(x->grad, dst, m);
+	}
+	if (gw || gb) {
+		int64_t nw = p->m * (p->c / p->group) * p->kh * p->kw;
+		float *wtmp = grow(net, &c->wtmp, &c->wtmp_size, (size_t)(nw + p->m));
+		float *dw = gw == 1 && !ce->r_dw ? wt->grad : ce->r_dw ? ce->dwb : wtmp;
+		float *db = gb == 1 ? T(nd->in[2])->grad : wtmp + nw;
+		xarg a[4] = {{DNNL_ARG_SRC, &ce->src, x->val},
+		             {DNNL_ARG_DIFF_DST, &ce->dst, y->grad},
+		             {DNNL_ARG_DIFF_WEIGHTS, &ce->wdw, dw},
+		             {DNNL_ARG_DIFF_BIAS, &ce->bias, db}};
+		if ((st = run(net, ce->bwdw, a, nd->in[2] >= 0 ? 4 : 3, 1)) != dnnl_success)
+			return DNNL_FAIL("backward weights", st);
+		if (gw) {
+			if (ce->r_dw) {
+				float *to = gw == 1 ? wt->grad : wtmp;
+				if ((st = reorder(net, ce->r_dw, &ce->wdw, ce->dwb, &ce->wuser, to)) != dnnl_success)
+					return DNNL_FAIL("weight gradient reorder", st);
+				if (gw == 2)
+					add_into(wt->grad, wtmp, nw);
+			} else if (gw == 2)
+				add_into(wt->grad, wtmp, nw);
+		}
+		if (gb == 2)
+			add_into(T(nd->in[2])->grad, wtmp + nw, p->m);
+	}
+	return 0;
 }

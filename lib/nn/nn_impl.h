@@ -55,6 +55,7 @@ typedef struct nn_tensor {
 	int rg;                  /* requires a gradient in the current backward */
 	int gset;                /* gradient written in the current backward */
 	int nuse;                /* consumers */
+	int dead;                /* never computed (fused away) */
 	/* quantizer scale tensors */
 	int scmode;              /* SC_* when used as a scale, else -1 */
 	float *log2v;            /* SC_LEARNED: the trained log2 values (param w) */
@@ -84,6 +85,8 @@ typedef struct nn_node {
 	int constant;            /* every input is a parameter: runs in the prologue */
 	int owner, branch;       /* Choice ownership, -1 */
 	int active;              /* runs in this forward */
+	int fuse_relu;           /* BN, Add: a Relu follows inside; Quant: a Relu precedes */
+	int dead;                /* fused into another node */
 	int64_t stamp;           /* prologue version it was computed at */
 	union {
 		nn_conv conv;

@@ -10,6 +10,30 @@
 
 #define T(id) (&net->t[id])
 
+/* Hot loops are compiled for AVX-512, AVX2 and the x86-64 baseline and
+ * picked at run time (the default build targets any x86-64; rounding and
+ * min/max vectorise only from SSE4.1 on). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOT
+#endif
+
+/* Work below this many elements runs on one thread: a parallel region
+ * costs a barrier, and on a busy machine a barrier waits for a thread the
+ * scheduler has parked. */
+#define PAR_MIN 32768
+static inline int nthr(int64_t m)
+{
+	return m >= PAR_MIN ? omp_get_max_threads() : 1;
+}
+
+/* max(v, 0) and clamps written so that NaN passes through (NaN compares
+ * false) and the compiler vectorises them (fmaxf is a call at -O2 and
+ * drops NaN). */
+#define RELU(v) ((v) < 0 ? 0.0f : (v))
+#define CLAMP(v, lo, hi) ((v) < (lo) ? (lo) : (v) > (hi) ? (hi) : (v))
+
 /* ------------------------------------------------------------ views */
 void nn_view_batched(nn_view *v, int r, const int64_t *d)
 {
@@ -69,7 +93,7 @@ static inline int64_t nimg(const nn_tensor *t, int n)
 /* For every element of the logical box d[0..r) over n images:
  * dst[...] = (acc ? dst[...] : 0) + src[...]. Axes are visited in the
  * destination's memory order, the innermost as a tight loop. */
-static void strided(float *dst, const int64_t *dst_st, int64_t dst_bs,
+HOT static void strided(float *dst, const int64_t *dst_st, int64_t dst_bs,
                     const float *src, const int64_t *src_st, int64_t src_bs,
                     const int64_t *d, int r, int n, int acc)
 {
@@ -88,7 +112,7 @@ static void strided(float *dst, const int64_t *dst_st, int64_t dst_bs,
 	int64_t outer = 1;
 	for (int i = 0; i < r - 1; i++)
 		outer *= d[ord[i]];
-	#pragma omp parallel for collapse(2) schedule(static)
+	#pragma omp parallel for collapse(2) schedule(static) num_threads(nthr(n * outer * inner))
 	for (int b = 0; b < n; b++)
 		for (int64_t o = 0; o < outer; o++) {
 			int64_t rem = o, doff = b * dst_bs, soff = b * src_bs;
@@ -110,49 +134,55 @@ static void strided(float *dst, const int64_t *dst_st, int64_t dst_bs,
 }
 
 /* ---------------------------------------------------------- activations */
-static void relu_fwd(const float *x, float *y, int64_t m)
+HOT static void relu_fwd(const float *x, float *y, int64_t m)
 {
-	#pragma omp parallel for simd schedule(static)
+	#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
 	for (int64_t i = 0; i < m; i++)
-		y[i] = x[i] > 0 ? x[i] : 0;
+		y[i] = RELU(x[i]);
 }
 
-static void relu_bwd(const float *y, const float *dy, float *dx, int64_t m, int acc)
+/* dx (=|+=) dy where y > 0 */
+HOT static void relu_bwd(const float *y, const float *dy, float *dx, int64_t m, int acc)
 {
 	if (acc) {
-		#pragma omp parallel for simd schedule(static)
-		for (int64_t i = 0; i < m; i++)
-			dx[i] += y[i] > 0 ? dy[i] : 0;
+		#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
+		for (int64_t i = 0; i < m; i++) {
+			float g = dy[i];
+			dx[i] += y[i] > 0 ? g : 0.0f;
+		}
 	} else {
-		#pragma omp parallel for simd schedule(static)
-		for (int64_t i = 0; i < m; i++)
-			dx[i] = y[i] > 0 ? dy[i] : 0;
+		#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
+		for (int64_t i = 0; i < m; i++) {
+			float g = dy[i];
+			dx[i] = y[i] > 0 ? g : 0.0f;
+		}
 	}
 }
 
-static void hardtanh_fwd(const float *x, float *y, int64_t m, float lo, float hi)
+HOT static void hardtanh_fwd(const float *x, float *y, int64_t m, float lo, float hi)
 {
-	#pragma omp parallel for simd schedule(static)
+	#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
 	for (int64_t i = 0; i < m; i++)
-		y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+		y[i] = CLAMP(x[i], lo, hi);
 }
 
-static void hardtanh_bwd(const float *x, const float *dy, float *dx, int64_t m, float lo, float hi, int acc)
+HOT static void hardtanh_bwd(const float *x, const float *dy, float *dx, int64_t m, float lo, float hi, int acc)
 {
-	#pragma omp parallel for simd schedule(static)
+	#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
 	for (int64_t i = 0; i < m; i++) {
-		float g = x[i] > lo && x[i] < hi ? dy[i] : 0;
+		float g = dy[i], v = x[i];
+		g = v > lo && v < hi ? g : 0.0f;
 		dx[i] = acc ? dx[i] + g : g;
 	}
 }
 
-static void copy_or_add(float *dst, const float *src, int64_t m, int acc)
+HOT static void copy_or_add(float *dst, const float *src, int64_t m, int acc)
 {
 	if (acc) {
-		#pragma omp parallel for simd schedule(static)
+		#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
 		for (int64_t i = 0; i < m; i++)
 			dst[i] += src[i];
-	} else
+	} else if (dst != src)
 		memcpy(dst, src, (size_t)m * sizeof *dst);
 }
 
@@ -160,9 +190,9 @@ static void copy_or_add(float *dst, const float *src, int64_t m, int acc)
 /* x is P pixels of C channels (channels innermost). Per-channel sums of
  * (x - shift) and its square, combined in double, deterministic for a given
  * thread count (static schedule, fixed merge order). */
-static void chan_stats(const float *x, int64_t P, int64_t C, double *mean, double *var)
+HOT static void chan_stats(const float *x, int64_t P, int64_t C, double *mean, double *var)
 {
-	int nt = omp_get_max_threads();
+	int nt = nthr(P * C);
 	double *acc = nash_alloc((size_t)nt * 2 * (size_t)C * sizeof *acc);
 	const float *shift = x; /* first pixel */
 	#pragma omp parallel num_threads(nt)
@@ -204,20 +234,21 @@ static void chan_stats(const float *x, int64_t P, int64_t C, double *mean, doubl
 	free(acc);
 }
 
-/* y = x * a[c] + b[c] */
-static void chan_affine(const float *x, float *y, int64_t P, int64_t C, const float *a, const float *b,
+/* y = x * a[c] + b[c], then max(y, 0) with relu */
+HOT static void chan_affine(const float *x, float *y, int64_t P, int64_t C, const float *a, const float *b,
                         int relu)
 {
-	#pragma omp parallel for schedule(static)
+	#pragma omp parallel for schedule(static) num_threads(nthr(P * C))
 	for (int64_t p = 0; p < P; p++) {
 		const float *xp = x + p * C;
 		float *yp = y + p * C;
 		if (relu) {
 			#pragma omp simd
-			for (int64_t c = 0; c < C; c++) {
-				float v = xp[c] * a[c] + b[c];
-				yp[c] = v > 0 ? v : 0;
-			}
+			for (int64_t c = 0; c < C; c++)
+				{
+					float v = xp[c] * a[c] + b[c];
+					yp[c] = RELU(v);
+				}
 		} else {
 			#pragma omp simd
 			for (int64_t c = 0; c < C; c++)
@@ -226,11 +257,12 @@ static void chan_affine(const float *x, float *y, int64_t P, int64_t C, const fl
 	}
 }
 
-/* Per-channel sums of dy and dy * (x - mean) * invstd. */
-static void chan_bwd_sums(const float *x, const float *dy, int64_t P, int64_t C, const float *mean,
+/* Per-channel sums of g and g * (x - mean) * invstd, g = dy, or with a
+ * fused Relu g = (y > 0 ? dy : 0). */
+HOT static void chan_bwd_sums(const float *x, const float *dy, const float *y, int64_t P, int64_t C, const float *mean,
                           const float *invstd, double *sdy, double *sdyx)
 {
-	int nt = omp_get_max_threads();
+	int nt = nthr(P * C);
 	double *acc = nash_alloc((size_t)nt * 2 * (size_t)C * sizeof *acc);
 	#pragma omp parallel num_threads(nt)
 	{
@@ -243,10 +275,21 @@ static void chan_bwd_sums(const float *x, const float *dy, int64_t P, int64_t C,
 			memset(f1, 0, (size_t)C * 2 * sizeof *f1);
 			for (int64_t p = p0; p < p1; p++) {
 				const float *xp = x + p * C, *gp = dy + p * C;
-				#pragma omp simd
-				for (int64_t c = 0; c < C; c++) {
-					f1[c] += gp[c];
-					f2[c] += gp[c] * (xp[c] - mean[c]);
+				if (y) {
+					const float *yp = y + p * C;
+					#pragma omp simd
+					for (int64_t c = 0; c < C; c++) {
+						float g = gp[c];
+						g = yp[c] > 0 ? g : 0.0f;
+						f1[c] += g;
+						f2[c] += g * (xp[c] - mean[c]);
+					}
+				} else {
+					#pragma omp simd
+					for (int64_t c = 0; c < C; c++) {
+						f1[c] += gp[c];
+						f2[c] += gp[c] * (xp[c] - mean[c]);
+					}
 				}
 			}
 			for (int64_t c = 0; c < C; c++) {
@@ -300,16 +343,17 @@ static void bn_fwd(nash_net *net, nn_node *nd, int n, int mode)
 		a[c] = gam[c] * invstd[c];
 		b[c] = bet[c] - mean[c] * a[c];
 	}
-	chan_affine(x->val, y->val, P, C, a, b, 0);
+	chan_affine(x->val, y->val, P, C, a, b, nd->fuse_relu);
 }
 
-static void bn_bwd(nash_net *net, nn_node *nd, int n)
+HOT static void bn_bwd(nash_net *net, nn_node *nd, int n)
 {
 	nn_tensor *x = T(nd->in[0]), *y = T(nd->out);
 	int64_t C = nd->a.bn.c, P = (int64_t)n * (x->v.numel / C);
 	const float *mean = nd->save, *invstd = nd->save + C, *gam = T(nd->in[1])->val;
 	double *sdy = nash_alloc((size_t)C * 2 * sizeof *sdy), *sdyx = sdy + C;
-	chan_bwd_sums(x->val, y->grad, P, C, mean, invstd, sdy, sdyx);
+	const float *mask = nd->fuse_relu ? y->val : NULL;
+	chan_bwd_sums(x->val, y->grad, mask, P, C, mean, invstd, sdy, sdyx);
 	if (need(net, nd->in[1])) {
 		float *g = T(nd->in[1])->grad;
 		gacc(net, nd->in[1]);
@@ -340,11 +384,20 @@ static void bn_bwd(nash_net *net, nn_node *nd, int n)
 		}
 		const float *xv = x->val, *dy = y->grad;
 		float *dx = T(nd->in[0])->grad;
-		#pragma omp parallel for schedule(static)
+		#pragma omp parallel for schedule(static) num_threads(nthr(P * C))
 		for (int64_t p = 0; p < P; p++) {
 			const float *xp = xv + p * C, *gp = dy + p * C;
 			float *dp = dx + p * C;
-			if (acc) {
+			if (mask) {
+				const float *yp = mask + p * C;
+				#pragma omp simd
+				for (int64_t c = 0; c < C; c++) {
+					float g = gp[c];
+					g = yp[c] > 0 ? g : 0.0f;
+					float v = k1[c] * g + k2[c] * xp[c] + k3[c];
+					dp[c] = acc ? dp[c] + v : v;
+				}
+			} else if (acc) {
 				#pragma omp simd
 				for (int64_t c = 0; c < C; c++)
 					dp[c] += k1[c] * gp[c] + k2[c] * xp[c] + k3[c];
@@ -360,10 +413,10 @@ static void bn_bwd(nash_net *net, nn_node *nd, int n)
 }
 
 /* ---------------------------------------------------------------- pools */
-static void pool_fwd(const nn_pool *p, const float *x, float *y, int n, int max)
+HOT static void pool_fwd(const nn_pool *p, const float *x, float *y, int n, int max)
 {
 	int64_t C = p->c;
-	#pragma omp parallel for collapse(2) schedule(static)
+	#pragma omp parallel for collapse(2) schedule(static) num_threads(nthr(n * p->oh * p->ow * C * p->kh * p->kw))
 	for (int b = 0; b < n; b++)
 		for (int64_t oh = 0; oh < p->oh; oh++)
 			for (int64_t ow = 0; ow < p->ow; ow++) {
@@ -403,11 +456,11 @@ static void pool_fwd(const nn_pool *p, const float *x, float *y, int n, int max)
 			}
 }
 
-static void pool_bwd(const nn_pool *p, const float *x, const float *y, const float *dy, float *dx,
+HOT static void pool_bwd(const nn_pool *p, const float *x, const float *y, const float *dy, float *dx,
                      int n, int max, int acc)
 {
 	int64_t C = p->c;
-	#pragma omp parallel for schedule(static)
+	#pragma omp parallel for schedule(static) num_threads(nthr(n * p->oh * p->ow * C * p->kh * p->kw))
 	for (int b = 0; b < n; b++) {
 		float *dxb = dx + b * p->h * p->w * C;
 		if (!acc)
@@ -463,9 +516,9 @@ static void pool_bwd(const nn_pool *p, const float *x, const float *y, const flo
 	}
 }
 
-static void gap_fwd(const float *x, float *y, int n, int64_t S, int64_t C)
+HOT static void gap_fwd(const float *x, float *y, int n, int64_t S, int64_t C)
 {
-	#pragma omp parallel for schedule(static)
+	#pragma omp parallel for schedule(static) num_threads(nthr(n * S * C))
 	for (int b = 0; b < n; b++) {
 		float *yp = y + b * C;
 		double *acc = nash_alloc((size_t)C * sizeof *acc);
@@ -480,10 +533,10 @@ static void gap_fwd(const float *x, float *y, int n, int64_t S, int64_t C)
 	}
 }
 
-static void gap_bwd(const float *dy, float *dx, int n, int64_t S, int64_t C, int acc)
+HOT static void gap_bwd(const float *dy, float *dx, int n, int64_t S, int64_t C, int acc)
 {
 	float inv = 1.0f / (float)S;
-	#pragma omp parallel for collapse(2) schedule(static)
+	#pragma omp parallel for collapse(2) schedule(static) num_threads(nthr(n * S * C))
 	for (int b = 0; b < n; b++)
 		for (int64_t s = 0; s < S; s++) {
 			float *dp = dx + (b * S + s) * C;
@@ -531,14 +584,14 @@ static void mem_order(const nn_view *o, int *ord)
 }
 
 /* y = a (op) b over the output box; op add or mul. */
-static void bin_fwd(const nn_view *o, float *y, const float *a, const int64_t *sa, int64_t abs_,
+HOT static void bin_fwd(const nn_view *o, float *y, const float *a, const int64_t *sa, int64_t abs_,
                     const float *b, const int64_t *sb, int64_t bbs, int n, int mul)
 {
 	int r = o->r, ord[NN_MAXD];
 	mem_order(o, ord);
 	int64_t inner = r ? o->d[ord[0]] : 1, outer = o->numel / inner;
 	int64_t ys = r ? o->st[ord[0]] : 1, as = r ? sa[ord[0]] : 0, bs = r ? sb[ord[0]] : 0;
-	#pragma omp parallel for collapse(2) schedule(static)
+	#pragma omp parallel for collapse(2) schedule(static) num_threads(nthr(n * o->numel))
 	for (int bi = 0; bi < n; bi++)
 		for (int64_t q = 0; q < outer; q++) {
 			int64_t rem = q, yo = bi * o->bs, ao = bi * abs_, bo = bi * bbs;
@@ -563,7 +616,7 @@ static void bin_fwd(const nn_view *o, float *y, const float *a, const int64_t *s
 
 /* da (broadcast shape of a) += dy * (mul ? b : 1), reduced over broadcast
  * axes. Serial over images when a is unbatched (the sum crosses images). */
-static void bin_bwd(const nn_view *o, const float *dy, float *da, const int64_t *sa, int64_t abs_,
+HOT static void bin_bwd(const nn_view *o, const float *dy, float *da, const int64_t *sa, int64_t abs_,
                     const float *b, const int64_t *sb, int64_t bbs, int n, int mul)
 {
 	int r = o->r;
@@ -597,20 +650,27 @@ static void bin_bwd(const nn_view *o, const float *dy, float *da, const int64_t 
 	}
 }
 
-static void binary_fwd(nash_net *net, nn_node *nd, int n)
+HOT static void binary_fwd(nash_net *net, nn_node *nd, int n)
 {
 	nn_tensor *a = T(nd->in[0]), *b = T(nd->in[1]), *y = T(nd->out);
-	int mul = nd->op == OP_MUL;
+	int mul = nd->op == OP_MUL, relu = nd->fuse_relu;
 	int64_t m = nimg(y, n) * y->v.numel;
+	const float *ap = a->val, *bp = b->val;
+	float *yp = y->val;
 	if (same_layout(&y->v, &a->v) && same_layout(&y->v, &b->v)) {
-		const float *ap = a->val, *bp = b->val;
-		float *yp = y->val;
 		if (mul) {
-			#pragma omp parallel for simd schedule(static)
+			#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
 			for (int64_t i = 0; i < m; i++)
 				yp[i] = ap[i] * bp[i];
+		} else if (relu) {
+			#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
+			for (int64_t i = 0; i < m; i++)
+				{
+					float v = ap[i] + bp[i];
+					yp[i] = RELU(v);
+				}
 		} else {
-			#pragma omp parallel for simd schedule(static)
+			#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
 			for (int64_t i = 0; i < m; i++)
 				yp[i] = ap[i] + bp[i];
 		}
@@ -620,150 +680,275 @@ static void binary_fwd(nash_net *net, nn_node *nd, int n)
 	bstrides(&y->v, &a->v, sa);
 	bstrides(&y->v, &b->v, sb);
 	bin_fwd(&y->v, y->val, a->val, sa, a->v.bs, b->val, sb, b->v.bs, (int)nimg(y, n), mul);
+	if (relu)
+		relu_fwd(y->val, y->val, m);
 }
 
-static void binary_bwd(nash_net *net, nn_node *nd, int n)
+HOT static void binary_bwd(nash_net *net, nn_node *nd, int n)
 {
 	nn_tensor *y = T(nd->out);
 	int mul = nd->op == OP_MUL;
 	int64_t m = nimg(y, n) * y->v.numel;
+	const float *dy = y->grad;
+	float *masked = NULL;
+	int ga = need(net, nd->in[0]), gb = need(net, nd->in[1]);
+	nn_tensor *a = T(nd->in[0]), *b = T(nd->in[1]);
+	/* the common case: Add (+ Relu) of two same-layout tensors, one pass */
+	if (!mul && same_layout(&y->v, &a->v) && same_layout(&y->v, &b->v) && (ga || gb)) {
+		int aa = ga ? gacc(net, nd->in[0]) : 0, ab = gb ? gacc(net, nd->in[1]) : 0;
+		float *da = ga ? a->grad : NULL, *db = gb ? b->grad : NULL;
+		const float *yv = y->val;
+		int relu = nd->fuse_relu;
+		if (nd->in[0] == nd->in[1]) { /* x + x */
+			#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
+			for (int64_t i = 0; i < m; i++) {
+				float g = dy[i];
+				g = !relu || yv[i] > 0 ? 2 * g : 0.0f;
+				da[i] = aa ? da[i] + g : g;
+			}
+			return;
+		}
+		#pragma omp parallel for schedule(static) num_threads(nthr(m))
+		for (int64_t i0 = 0; i0 < m; i0 += 1024) {
+			int64_t i1 = i0 + 1024 < m ? i0 + 1024 : m;
+			#pragma omp simd
+			for (int64_t i = i0; i < i1; i++) {
+				float g = dy[i];
+				g = !relu || yv[i] > 0 ? g : 0.0f;
+				if (da)
+					da[i] = aa ? da[i] + g : g;
+				if (db)
+					db[i] = ab ? db[i] + g : g;
+			}
+		}
+		return;
+	}
+	if (nd->fuse_relu) {
+		masked = nash_alloc((size_t)m * sizeof *masked);
+		relu_bwd(y->val, dy, masked, m, 0);
+		dy = masked;
+	}
 	for (int side = 0; side < 2; side++) {
 		int id = nd->in[side], oid = nd->in[1 - side];
 		if (!need(net, id))
 			continue;
-		nn_tensor *a = T(id), *b = T(oid);
+		nn_tensor *u = T(id), *v = T(oid);
 		int acc = gacc(net, id);
-		if (same_layout(&y->v, &a->v) && (!mul || same_layout(&y->v, &b->v))) {
+		if (same_layout(&y->v, &u->v) && (!mul || same_layout(&y->v, &v->v))) {
 			if (!mul)
-				copy_or_add(a->grad, y->grad, m, acc);
+				copy_or_add(u->grad, dy, m, acc);
 			else {
-				const float *dy = y->grad, *bp = b->val;
-				float *da = a->grad;
-				#pragma omp parallel for simd schedule(static)
+				const float *vp = v->val;
+				float *du = u->grad;
+				#pragma omp parallel for simd schedule(static) num_threads(nthr(m))
 				for (int64_t i = 0; i < m; i++)
-					da[i] = (acc ? da[i] : 0) + dy[i] * bp[i];
+					du[i] = (acc ? du[i] : 0) + dy[i] * vp[i];
 			}
 			continue;
 		}
 		if (!acc)
-			memset(a->grad, 0, (size_t)(nimg(a, n) * a->v.numel) * sizeof(float));
-		int64_t sa[NN_MAXD], sb[NN_MAXD];
-		bstrides(&y->v, &a->v, sa);
-		bstrides(&y->v, &b->v, sb);
-		bin_bwd(&y->v, y->grad, a->grad, sa, a->v.bs, b->val, sb, b->v.bs, (int)nimg(y, n), mul);
+			memset(u->grad, 0, (size_t)(nimg(u, n) * u->v.numel) * sizeof(float));
+		int64_t su[NN_MAXD], sv[NN_MAXD];
+		bstrides(&y->v, &u->v, su);
+		bstrides(&y->v, &v->v, sv);
+		bin_bwd(&y->v, dy, u->grad, su, u->v.bs, v->val, sv, v->v.bs, (int)nimg(y, n), mul);
 	}
+	free(masked);
 }
 
 /* --------------------------------------------------------- quantizers */
-/* Index of the scale entry for element offset i (within one image). */
-static inline int64_t sc_index(const nn_node *nd, const nn_view *v, int64_t i)
+/* The scale of a quantizer broadcasts along at most one axis. Elements are
+ * visited in runs: `run` consecutive elements share a scale, and the scale
+ * index advances every `run` elements modulo `ns`. Per-tensor: ns 1;
+ * channels-last per channel: run 1, ns C; row-major per output channel
+ * (weights): run numel/M, ns M. */
+typedef struct { int64_t run, ns; } qlay;
+
+static qlay q_layout(const nn_node *nd, const nn_view *v)
 {
-	if (nd->a.q.sc_n == 1)
-		return 0;
-	int ax = nd->a.q.sc_axis;
-	return (i / v->st[ax]) % v->d[ax];
+	qlay l = {v->numel ? v->numel : 1, 1};
+	if (nd->a.q.sc_n > 1) {
+		l.run = v->st[nd->a.q.sc_axis];
+		l.ns = nd->a.q.sc_n;
+	}
+	return l;
 }
+
+/* One quantizer over a span with one scale sc (x, y, dy, dx may alias). */
+typedef struct {
+	int op, rm, trm, relu;
+	float lo, hi, z, S;
+} qk;
 
 static inline float qround(float u, int mode)
 {
 	return mode == 0 ? rintf(u) : mode == 1 ? floorf(u) : ceilf(u);
 }
 
-static void quant_fwd(nash_net *net, nn_node *nd, int n)
+static inline __attribute__((always_inline)) void q_span_fwd(const qk *k, const float *x, float *y, int64_t len, float sc)
 {
-	nn_tensor *x = T(nd->in[0]), *y = T(nd->out), *s = T(nd->in[1]);
-	const float *sv = s->val, *xv = x->val;
-	float *yv = y->val;
-	int64_t E = x->v.numel, B = nimg(x, n);
-	float lo = (float)nd->a.q.lo, hi = (float)nd->a.q.hi, z = (float)nd->a.q.zp;
-	int rm = nd->a.q.rounding, op = nd->op;
-	float S = (float)nd->a.q.s_div;
-	int trm = nd->a.q.trunc_rounding;
-	#pragma omp parallel for collapse(2) schedule(static)
-	for (int64_t b = 0; b < B; b++)
-		for (int64_t i = 0; i < E; i++) {
-			float sc = sv[sc_index(nd, &x->v, i)], xi = xv[b * E + i], out;
-			if (op == OP_BIPOLAR)
-				out = xi >= 0 ? sc : -sc;
-			else if (op == OP_TRUNC) {
-				float r = qround(xi / sc + z, 0);
-				out = (qround(r / S, trm) - z) * sc;
-			} else {
-				float q = qround(xi / sc + z, rm);
-				q = q < lo ? lo : q > hi ? hi : q;
-				out = (q - z) * sc;
-			}
-			yv[b * E + i] = out;
+	if (k->op == OP_BIPOLAR) {
+		#pragma omp simd
+		for (int64_t i = 0; i < len; i++)
+			y[i] = x[i] >= 0 ? sc : x[i] < 0 ? -sc : x[i];
+	} else if (k->op == OP_TRUNC) {
+		float z = k->z, S = k->S;
+		int trm = k->trm;
+		#pragma omp simd
+		for (int64_t i = 0; i < len; i++) {
+			float r = rintf(x[i] / sc + z);
+			y[i] = (qround(r / S, trm) - z) * sc;
 		}
+	} else {
+		float lo = k->lo, hi = k->hi, z = k->z;
+		int rm = k->rm, relu = k->relu;
+		#pragma omp simd
+		for (int64_t i = 0; i < len; i++) {
+			float v = x[i];
+			v = relu ? RELU(v) : v;
+			float q = qround(v / sc + z, rm);
+			q = CLAMP(q, lo, hi);
+			y[i] = (q - z) * sc;
+		}
+	}
 }
 
-static void quant_bwd(nash_net *net, nn_node *nd, int n)
+/* Input gradient over a span (acc: add) and, when want_s, the sum of
+ * dy * dy/dscale (LSQ: q - x/s inside the range, lo or hi where clamped;
+ * bipolar: sign - x/s where |x| <= s; Trunc: t - x/(s S)), in one pass. */
+static inline __attribute__((always_inline)) double q_span_bwd(const qk *k, const float *x, const float *dy, float *dx, int64_t len, float sc, int acc,
+                         int want_s)
+{
+	double ssum = 0;
+	float lo = k->lo, hi = k->hi, z = k->z, S = k->S;
+	int rm = k->rm, trm = k->trm, relu = k->relu, op = k->op;
+	for (int64_t i0 = 0; i0 < len; i0 += 1024) {
+		int64_t i1 = i0 + 1024 < len ? i0 + 1024 : len;
+		float part = 0;
+		#pragma omp simd reduction(+:part)
+		for (int64_t i = i0; i < i1; i++) {
+			float xi = x[i], g = dy[i], pass, d;
+			if (op == OP_BIPOLAR) {
+				float u = xi / sc, au = u < 0 ? -u : u;
+				pass = au <= 1 ? 1.0f : 0.0f;
+				d = (xi >= 0 ? 1.0f : -1.0f) - pass * u;
+			} else if (op == OP_TRUNC) {
+				float r = rintf(xi / sc + z);
+				pass = 1.0f / S;
+				d = (qround(r / S, trm) - z) - xi / (S * sc);
+			} else {
+				float v = relu ? RELU(xi) : xi;
+				float u = v / sc + z, q = qround(u, rm);
+				int in = q >= lo && q <= hi && (!relu || xi > 0);
+				pass = in ? 1.0f : 0.0f;
+				d = q < lo ? lo - z : q > hi ? hi - z : q - u;
+			}
+			if (dx)
+				dx[i] = acc ? dx[i] + pass * g : pass * g;
+			part += g * d;
+		}
+		ssum += part;
+	}
+	return want_s ? ssum : 0;
+}
+
+static qk q_kernel(const nn_node *nd)
+{
+	qk k = {nd->op, nd->a.q.rounding, nd->a.q.trunc_rounding, nd->fuse_relu, (float)nd->a.q.lo,
+	        (float)nd->a.q.hi, (float)nd->a.q.zp, (float)nd->a.q.s_div};
+	return k;
+}
+
+HOT static void quant_fwd(nash_net *net, nn_node *nd, int n)
 {
 	nn_tensor *x = T(nd->in[0]), *y = T(nd->out), *s = T(nd->in[1]);
-	const float *sv = s->val, *xv = x->val, *dy = y->grad;
-	int64_t E = x->v.numel, B = nimg(x, n);
-	float lo = (float)nd->a.q.lo, hi = (float)nd->a.q.hi, z = (float)nd->a.q.zp;
-	int rm = nd->a.q.rounding, op = nd->op;
-	float S = (float)nd->a.q.s_div;
-	int trm = nd->a.q.trunc_rounding;
-	if (need(net, nd->in[0])) {
-		int acc = gacc(net, nd->in[0]);
-		float *dx = x->grad;
-		#pragma omp parallel for collapse(2) schedule(static)
-		for (int64_t b = 0; b < B; b++)
-			for (int64_t i = 0; i < E; i++) {
-				float sc = sv[sc_index(nd, &x->v, i)], xi = xv[b * E + i], g;
-				if (op == OP_BIPOLAR)
-					g = fabsf(xi / sc) <= 1 ? dy[b * E + i] : 0;
-				else if (op == OP_TRUNC)
-					g = dy[b * E + i] / S;
-				else {
-					float q = qround(xi / sc + z, rm);
-					g = q >= lo && q <= hi ? dy[b * E + i] : 0;
-				}
-				dx[b * E + i] = acc ? dx[b * E + i] + g : g;
+	qk k = q_kernel(nd);
+	qlay l = q_layout(nd, &x->v);
+	int64_t tot = nimg(x, n) * x->v.numel;
+	const float *sv = s->val, *xv = x->val;
+	float *yv = y->val;
+	if (l.ns == 1)
+		l.run = 4096; /* one scale: chunks */
+	if (l.run == 1 && k.op == OP_QUANT && k.rm == 0 && !k.relu) {
+		/* per channel, channels innermost: a vector loop per pixel */
+		int64_t np = tot / l.ns, C = l.ns;
+		float lo = k.lo, hi = k.hi, z = k.z;
+		#pragma omp parallel for schedule(static) num_threads(nthr(tot))
+		for (int64_t p = 0; p < np; p++) {
+			const float *xp = xv + p * C;
+			float *yp = yv + p * C;
+			#pragma omp simd
+			for (int64_t c = 0; c < C; c++) {
+				float q = rintf(xp[c] / sv[c] + z);
+				q = CLAMP(q, lo, hi);
+				yp[c] = (q - z) * sv[c];
 			}
+		}
+		return;
 	}
-	/* learned scale: LSQ gradient in the log2 domain */
-	if (s->scmode == SC_LEARNED && s->rg && s->param >= 0) {
-		nash_param *p = &net->params[s->param];
-		int64_t ns = nd->a.q.sc_n;
-		int nt = omp_get_max_threads();
-		double *acc = nash_alloc((size_t)nt * (size_t)ns * sizeof *acc);
+	int64_t nrun = (tot + l.run - 1) / l.run;
+	#pragma omp parallel for schedule(static) num_threads(nthr(tot))
+	for (int64_t r = 0; r < nrun; r++) {
+		int64_t len = r * l.run + l.run <= tot ? l.run : tot - r * l.run;
+		q_span_fwd(&k, xv + r * l.run, yv + r * l.run, len, sv[r % l.ns]);
+	}
+}
+
+HOT static void quant_bwd(nash_net *net, nn_node *nd, int n)
+{
+	nn_tensor *x = T(nd->in[0]), *y = T(nd->out), *s = T(nd->in[1]);
+	qk k = q_kernel(nd);
+	qlay l = q_layout(nd, &x->v);
+	int64_t tot = nimg(x, n) * x->v.numel;
+	if (l.ns == 1)
+		l.run = 4096; /* one scale: chunks */
+	int64_t nrun = (tot + l.run - 1) / l.run;
+	const float *sv = s->val, *xv = x->val, *dy = y->grad;
+	int gx = need(net, nd->in[0]), acc = gx ? gacc(net, nd->in[0]) : 0;
+	float *dx = gx ? x->grad : NULL;
+	int want_s = s->scmode == SC_LEARNED && s->rg && s->param >= 0;
+	if (!gx && !want_s)
+		return;
+	int64_t ns = l.ns;
+	int nt = nthr(tot);
+	double *acc_s = nash_alloc((size_t)nt * (size_t)ns * sizeof *acc_s);
+	if (l.run == 1) {
+		/* per channel, channels innermost */
+		int64_t np = tot / ns;
 		#pragma omp parallel num_threads(nt)
 		{
 			int t = omp_get_thread_num(), T_ = omp_get_num_threads();
-			double *a = acc + (size_t)t * (size_t)ns;
-			int64_t tot = B * E, lo_i = tot * t / T_, hi_i = tot * (t + 1) / T_;
-			for (int64_t k = lo_i; k < hi_i; k++) {
-				int64_t i = k % E, si = sc_index(nd, &x->v, i);
-				float sc = sv[si], xi = xv[k], d;
-				if (op == OP_BIPOLAR) {
-					float u = xi / sc;
-					d = (xi >= 0 ? 1.0f : -1.0f) - (fabsf(u) <= 1 ? u : 0);
-				} else if (op == OP_TRUNC) {
-					float r = qround(xi / sc + z, 0), t2 = qround(r / S, trm);
-					d = (t2 - z) - xi / (S * sc);
-				} else {
-					float u = xi / sc + z, q = qround(u, rm);
-					if (q < lo)
-						d = lo - z;
-					else if (q > hi)
-						d = hi - z;
-					else
-						d = q - z - xi / sc;
-				}
-				a[si] += (double)dy[k] * d;
+			int64_t lo = np * t / T_, hi = np * (t + 1) / T_;
+			double *as = acc_s + (size_t)t * (size_t)ns;
+			for (int64_t p = lo; p < hi; p++)
+				for (int64_t c = 0; c < ns; c++)
+					as[c] += q_span_bwd(&k, xv + p * ns + c, dy + p * ns + c, dx ? dx + p * ns + c : NULL, 1,
+					                    sv[c], acc, want_s);
+		}
+	} else {
+		#pragma omp parallel num_threads(nt)
+		{
+			int t = omp_get_thread_num(), T_ = omp_get_num_threads();
+			int64_t lo = nrun * t / T_, hi = nrun * (t + 1) / T_;
+			double *as = acc_s + (size_t)t * (size_t)ns;
+			for (int64_t r = lo; r < hi; r++) {
+				int64_t len = r * l.run + l.run <= tot ? l.run : tot - r * l.run;
+				as[r % ns] += q_span_bwd(&k, xv + r * l.run, dy + r * l.run, dx ? dx + r * l.run : NULL, len,
+				                         sv[r % ns], acc, want_s);
 			}
 		}
+	}
+	if (want_s) {
+		/* LSQ gradient in the log2 domain: dL/du = dL/ds * s * ln 2 */
+		nash_param *p = &net->params[s->param];
 		for (int64_t si = 0; si < ns; si++) {
 			double sum = 0;
 			for (int t = 0; t < nt; t++)
-				sum += acc[(size_t)t * (size_t)ns + (size_t)si];
+				sum += acc_s[(size_t)t * (size_t)ns + (size_t)si];
 			p->g[si] += (float)(sum * sv[si] * M_LN2);
 		}
-		free(acc);
 	}
+	free(acc_s);
 }
 
 /* ---------------------------------------------------------------- Gemm */

@@ -193,6 +193,17 @@ static void test_bn_act_pool(void)
 	fd_check("BatchNormalization (running statistics) + Relu", fx_g, (fdopt){.train = 0, .n = 4});
 	free_g();
 
+	/* Add + Relu (fused in the engine), a residual */
+	fx_new("addrelu", 3, 5, 5);
+	n = fx_conv("c", "x", 3, 3, 3, 3, 1, 1, 0.5);
+	nash_attr_set_ints(n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+	fx_node("Add", "a", "c", "x", NULL);
+	fx_node("Relu", "r", "a", NULL);
+	fx_node("Add", "a2", "r", "r", NULL);
+	fx_node("Relu", "r2", "a2", NULL);
+	fd_check("Add + Relu (a residual), x + x + Relu", fx_head("r2", 75, 5), (fdopt){.h = 3e-4});
+	free_g();
+
 	fx_new("bn1d", 12, 0, 0);
 	fx_bn("bn", "x", 12);
 	n = fx_node("HardTanh", "ht", "bn", NULL);
