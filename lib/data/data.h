@@ -62,7 +62,8 @@ const nash_split *nash_dataset_split(const nash_dataset *d, const char *name,
 
 /* Check that a graph's input (C x H x W) fits the dataset and its output
  * has one logit per class (K, or K x 1 x 1); -1 naming both shapes
- * otherwise. Hardware graphs (channels last, H x W x C) are accepted too. */
+ * otherwise. Hardware graphs (channels last, H x W x C, or a 1 x 1 x CHW
+ * vector) are accepted too. */
 int nash_dataset_check_graph(const nash_dataset *d, const nash_graph *g,
                              nash_err *e);
 

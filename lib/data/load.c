@@ -302,8 +302,9 @@ static int cifar_read(struct archive *a, const char *label, int64_t size, int no
 	}
 	for (size_t r = 0; r < got / CIFAR_REC; r++)
 		if (buf[r * CIFAR_REC] > 9) {
+			int y = buf[r * CIFAR_REC];
 			free(buf);
-			return nash_fail(e, "%s: label %d of record %zu is out of range 0..9", label, buf[r * CIFAR_REC], r);
+			return nash_fail(e, "%s: label %d of record %zu is out of range 0..9", label, y, r);
 		}
 	cp->buf[no] = buf;
 	cp->n[no] = (int64_t)(got / CIFAR_REC);
@@ -604,8 +605,11 @@ int nash_dataset_check_graph(const nash_dataset *d, const nash_graph *g, nash_er
 	if (g->nin != 1)
 		return nash_fail(e, "graph %s: %d inputs; a dataset feeds exactly one", g->name, g->nin);
 	const nash_io *in = &g->inputs[0];
-	int64_t chw[3] = {d->c, d->h, d->w}, hwc[3] = {d->h, d->w, d->c};
-	if (in->ndim != 3 || (memcmp(in->shape, chw, sizeof chw) && memcmp(in->shape, hwc, sizeof hwc)))
+	/* C x H x W (float graphs), H x W x C (hardware graphs), 1 x 1 x CHW (a
+	 * hardware MLP's input vector) */
+	int64_t chw[3] = {d->c, d->h, d->w}, hwc[3] = {d->h, d->w, d->c}, vec[3] = {1, 1, (int64_t)d->c * d->h * d->w};
+	if (in->ndim != 3 || (memcmp(in->shape, chw, sizeof chw) && memcmp(in->shape, hwc, sizeof hwc) &&
+	                      memcmp(in->shape, vec, sizeof vec)))
 		return nash_fail(e, "graph %s: input %s is %s but %s images are %s", g->name, in->name,
 		                 nash_shape_str(in->ndim, in->shape, a), d->name, nash_shape_str(3, chw, b));
 	if (g->nout < 1)

@@ -7,6 +7,25 @@
  *
  * Contract: no printing, no exiting; failures return -1 (or NULL) with a
  * message naming the graph, node and reason.
+ *
+ * Semantics beyond nash-ops(7) that the executor and nash-hls share:
+ * - MVAU with binaryXnorMode 1 (BIPOLAR input and weights): acc is the
+ *   XNOR popcount, the number of positions where x and W agree,
+ *   (W^T x + MW) / 2; thresholds are in that unit.
+ * - A thresholded output of datatype BIPOLAR (exactly one step) is -1
+ *   below the threshold and +1 at or above it; ActVal is not used.
+ * - Padding of a sliding window (and of QuantAvgPool) inserts 0, or -1 on
+ *   a BIPOLAR stream (the all-zero bit pattern); StreamingMaxPool pads
+ *   with the datatype's minimum. QuantAvgPool's shift is arithmetic
+ *   (floor).
+ * - Outputs that depend on data (an MVAU without thresholds, AddStreams,
+ *   QuantAvgPool) must fit their outputDataType; a value that does not is
+ *   an error naming the node, since hardware would wrap it.
+ * - Activations and outputs are at most 32-bit integers; accumulators are
+ *   int64 where int32 could overflow. Weights and thresholds are copied:
+ *   the graph may be freed after nash_hwnet_new.
+ * - NASH_HWEXEC_ISA=scalar|sse2|avx2|avx512 forces a GEMM kernel (tests);
+ *   by default the best one the CPU runs is chosen at run time.
  */
 #ifndef NASH_HWEXEC_H
 #define NASH_HWEXEC_H
@@ -33,7 +52,15 @@ void nash_hwnet_free(nash_hwnet *h);
  * N x C x H x W (the executor reorders to the graph's H x W x C input).
  * Values outside the input datatype are an error. */
 int nash_hwnet_run(nash_hwnet *h, const uint8_t *x, int n, nash_err *e);
+/* Run n <= batch inputs given as int32 values in the graph input's own
+ * H x W x C layout (for inputs that are not pixels: INT8, BIPOLAR, ...).
+ * Values outside the input datatype are an error. */
+int nash_hwnet_run_hwc(nash_hwnet *h, const int32_t *x, int n, nash_err *e);
 /* Outputs of the last run: n x k row-major. */
 const int64_t *nash_hwnet_output(const nash_hwnet *h, int *k, nash_hwout *kind);
+/* The graph input's shape [H, W, C]. */
+void nash_hwnet_input_shape(const nash_hwnet *h, int64_t *hwc);
+/* The GEMM kernel in use: "avx512", "avx2", "sse2" or "scalar". */
+const char *nash_hwnet_kernel(const nash_hwnet *h);
 
 #endif

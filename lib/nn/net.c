@@ -506,33 +506,110 @@ static int choice_branches(nash_net *net, int c, nash_err *e, int **cons, int *n
 }
 
 /* ------------------------------------------------------------- fusion */
-/* A Relu whose input is the only use of a BatchNormalization's or an Add's
- * output runs inside that node: one pass over memory instead of two, in
- * both directions, and one tensor fewer. */
+/* The node that consumes tensor t (its only use), or -1. */
+static int only_consumer(nash_net *net, int from, int t)
+{
+	if (T(t)->nuse != 1 || t == net->logits)
+		return -1;
+	for (int j = from + 1; j < net->nnodes; j++) {
+		nn_node *r = &net->nodes[j];
+		if (r->dead)
+			continue;
+		for (int k = 0; k < r->nin; k++)
+			if (r->in[k] == t)
+				return j;
+	}
+	return -1;
+}
+
+static int same_place(const nn_node *a, const nn_node *b)
+{
+	return !a->constant && !b->constant && a->owner == b->owner && a->branch == b->branch;
+}
+
+static int same_view(const nn_view *a, const nn_view *b)
+{
+	if (a->r != b->r || a->bs != b->bs)
+		return 0;
+	for (int i = 0; i < a->r; i++)
+		if (a->d[i] != b->d[i] || a->st[i] != b->st[i])
+			return 0;
+	return 1;
+}
+
+/* Elementwise neighbours run inside BatchNormalization and Add nodes:
+ * quantizers feeding only an Add (the adder quantizers of a residual
+ * join), a Relu using only a BN's or an Add's output, and a quantizer
+ * using only that result. One pass over memory instead of up to four,
+ * each way, and the tensors between them are never stored. */
 static void fuse(nash_net *net)
 {
+	/* quantizers on the inputs of an Add */
+	for (int i = 0; i < net->nnodes; i++) {
+		nn_node *nd = &net->nodes[i];
+		if (nd->op != OP_ADD || nd->constant || nd->dead || nd->in[0] == nd->in[1])
+			continue;
+		int raw[2], q[2];
+		for (int k = 0; k < 2; k++) {
+			int t = nd->in[k], pq = T(t)->producer;
+			raw[k] = t;
+			q[k] = -1;
+			if (pq >= 0 && nn_fusable_quant(net, pq) && same_place(&net->nodes[pq], nd) &&
+			    only_consumer(net, pq, t) == i) {
+				q[k] = pq;
+				raw[k] = net->nodes[pq].in[0];
+			}
+		}
+		if (q[0] < 0 && q[1] < 0)
+			continue;
+		nn_view *o = &T(nd->out)->v;
+		if (!same_view(o, &T(raw[0])->v) || !same_view(o, &T(raw[1])->v))
+			continue;
+		for (int k = 0; k < 2; k++)
+			if (q[k] >= 0) {
+				nn_node *qn = &net->nodes[q[k]];
+				T(nd->in[k])->dead = 1;
+				qn->dead = 1;
+				nd->pre_q[k] = q[k];
+				nd->in[k] = raw[k];
+				nd->aux[nd->naux++] = qn->in[1];
+			}
+	}
 	for (int i = 0; i < net->nnodes; i++) {
 		nn_node *nd = &net->nodes[i];
 		if ((nd->op != OP_BN && nd->op != OP_ADD) || nd->constant || nd->dead)
 			continue;
-		nn_tensor *t = T(nd->out);
-		if (t->nuse != 1 || nd->out == net->logits)
-			continue;
-		for (int j = i + 1; j < net->nnodes; j++) {
-			nn_node *r = &net->nodes[j];
-			int uses = 0;
-			for (int k = 0; k < r->nin; k++)
-				uses |= r->in[k] == nd->out;
-			if (!uses)
-				continue;
-			if (r->op == OP_RELU && !r->constant && r->owner == nd->owner && r->branch == nd->branch) {
-				t->dead = 1;
+		if (nd->op == OP_ADD && nd->pre_q[0] < 0 && nd->pre_q[1] < 0 &&
+		    (!same_view(&T(nd->out)->v, &T(nd->in[0])->v) || !same_view(&T(nd->out)->v, &T(nd->in[1])->v))) {
+			/* a broadcasting Add: only the Relu (the general kernel applies it after) */
+			int j = only_consumer(net, i, nd->out);
+			if (j >= 0 && net->nodes[j].op == OP_RELU && same_place(&net->nodes[j], nd)) {
+				T(nd->out)->dead = 1;
 				nd->fuse_relu = 1;
-				nd->out = r->out;
-				T(r->out)->producer = i;
-				r->dead = 1;
+				nd->out = net->nodes[j].out;
+				T(nd->out)->producer = i;
+				net->nodes[j].dead = 1;
 			}
-			break;
+			continue;
+		}
+		int j = only_consumer(net, i, nd->out);
+		if (j >= 0 && net->nodes[j].op == OP_RELU && same_place(&net->nodes[j], nd)) {
+			T(nd->out)->dead = 1;
+			nd->fuse_relu = 1;
+			nd->out = net->nodes[j].out;
+			T(nd->out)->producer = i;
+			net->nodes[j].dead = 1;
+			j = only_consumer(net, j, nd->out);
+		}
+		if (j >= 0 && nn_fusable_quant(net, j) && same_place(&net->nodes[j], nd) &&
+		    net->nodes[j].in[0] == nd->out) {
+			nn_node *qn = &net->nodes[j];
+			T(nd->out)->dead = 1;
+			nd->epi_q = j;
+			nd->out = qn->out;
+			T(nd->out)->producer = i;
+			qn->dead = 1;
+			nd->aux[nd->naux++] = qn->in[1];
 		}
 	}
 }
@@ -579,6 +656,7 @@ static int compile(nash_net *net, nash_err *e)
 		nd->op = -1;
 		nd->owner = nd->branch = -1;
 		nd->stamp = -1;
+		nd->epi_q = nd->pre_q[0] = nd->pre_q[1] = -1;
 		for (int k = 0; optab[k].name; k++)
 			if (strcmp(optab[k].name, n->op) == 0)
 				nd->op = optab[k].op;
@@ -739,7 +817,9 @@ static int compile(nash_net *net, nash_err *e)
 		if (rc < 0)
 			return -1;
 	}
-	fuse(net);
+	const char *nf = getenv("NASH_NN_NO_FUSE");
+	if (!nf || !*nf || !strcmp(nf, "0"))
+		fuse(net);
 	/* activation and gradient buffers */
 	int64_t B = net->o.batch;
 	for (int id = 0; id < net->ntens; id++) {
@@ -874,9 +954,12 @@ static void softmax(const float *a, int k, double *p)
 }
 
 /* Deterministic dot product (fixed partition, fixed merge order). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static double dot(const float *a, const float *b, int64_t m)
 {
-	int nt = omp_get_max_threads();
+	int nt = m >= 32768 ? omp_get_max_threads() : 1;
 	double part[256] = {0};
 	if (nt > 256)
 		nt = 256;
@@ -888,6 +971,7 @@ static double dot(const float *a, const float *b, int64_t m)
 		for (int64_t i0 = lo; i0 < hi; i0 += 256) {
 			int64_t i1 = i0 + 256 < hi ? i0 + 256 : hi;
 			float f = 0;
+			#pragma omp simd reduction(+:f)
 			for (int64_t i = i0; i < i1; i++)
 				f += a[i] * b[i];
 			s += f;
@@ -1165,6 +1249,8 @@ int nash_net_backward(nash_net *net, int what, nash_err *e)
 		for (int k = 0; k < nd->nin; k++)
 			if (nd->in[k] >= 0)
 				rg |= T(nd->in[k])->rg;
+		for (int k = 0; k < nd->naux; k++)
+			rg |= T(nd->aux[k])->rg;
 		T(nd->out)->rg = rg && nd->active;
 	}
 	T(net->logits)->gset = 1;

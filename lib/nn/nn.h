@@ -61,7 +61,11 @@ typedef struct nash_net_opts {
 /* Compile a validated graph. The net copies the float parameters it
  * trains; nash_net_sync writes them back. Fails naming the node for an
  * op the engine cannot run, a non-float parameter or a graph that does not
- * end in one logits tensor (K or K x 1 x 1). */
+ * end in one logits tensor (K or K x 1 x 1). Elementwise neighbours (Relu,
+ * quantizers) of BatchNormalization and Add nodes run fused into them.
+ * Debugging aids read from the environment at compile time:
+ * NASH_NN_NO_FUSE=1 runs every node on its own, NASH_NN_NO_DNNL=1 runs
+ * convolutions as direct loops instead of oneDNN. */
 nash_net *nash_net_new(nash_graph *g, const nash_net_opts *o, nash_err *e);
 void nash_net_free(nash_net *net);
 

@@ -14,6 +14,8 @@
 
 #include "nn/nn.h"
 
+#include <math.h>
+
 #define NN_MAXD NASH_MAXDIM
 #define NN_MAXIN 16
 
@@ -87,6 +89,9 @@ typedef struct nn_node {
 	int active;              /* runs in this forward */
 	int fuse_relu;           /* BN, Add: a Relu follows inside; Quant: a Relu precedes */
 	int dead;                /* fused into another node */
+	int epi_q;               /* BN, Add: a Quant node applied last (after the Relu), or -1 */
+	int pre_q[2];            /* Add: Quant nodes applied to the inputs first, or -1 */
+	int aux[4], naux;        /* scale tensors of fused quantizers (gradient flags) */
 	int64_t stamp;           /* prologue version it was computed at */
 	union {
 		nn_conv conv;
@@ -148,6 +153,33 @@ struct nash_net {
 	int *hidx;
 	int hcap;
 };
+
+/* Quant (round half to even) on one element, branch-free so that loops
+ * over it vectorise (fused kernels). */
+static inline float nn_qf(float v, float s, float lo, float hi, float z)
+{
+	float q = rintf(v / s + z);
+	q = q < lo ? lo : q > hi ? hi : q;
+	return (q - z) * s;
+}
+
+/* Straight-through factor of the input gradient (0 or 1); *d receives
+ * d output / d scale (LSQ: q - x/s inside, lo or hi where clamped). */
+static inline float nn_qb(float v, float s, float lo, float hi, float z, float *d)
+{
+	float u = v / s + z, q = rintf(u);
+	*d = q < lo ? lo - z : q > hi ? hi - z : q - u;
+	return q >= lo && q <= hi ? 1.0f : 0.0f;
+}
+
+/* fused.c */
+int nn_fusable_quant(nash_net *net, int qnode);
+void nn_bn_epi_fwd(nash_net *net, nn_node *nd, int64_t P, int64_t C, const float *a, const float *b);
+void nn_bn_epi_bwd(nash_net *net, nn_node *nd, int64_t P, int64_t C, const float *a, const float *b,
+                   const float *mean, const float *invstd, double *sdy, double *sdyx, int dx_mode,
+                   const float *k1, const float *k2, const float *k3);
+void nn_add_fused_fwd(nash_net *net, nn_node *nd, int n);
+void nn_add_fused_bwd(nash_net *net, nn_node *nd, int n);
 
 /* memory */
 float *nn_falloc(nash_net *net, size_t nfloats);

@@ -343,7 +343,10 @@ static void bn_fwd(nash_net *net, nn_node *nd, int n, int mode)
 		a[c] = gam[c] * invstd[c];
 		b[c] = bet[c] - mean[c] * a[c];
 	}
-	chan_affine(x->val, y->val, P, C, a, b, nd->fuse_relu);
+	if (nd->epi_q >= 0)
+		nn_bn_epi_fwd(net, nd, P, C, a, b);
+	else
+		chan_affine(x->val, y->val, P, C, a, b, nd->fuse_relu);
 }
 
 HOT static void bn_bwd(nash_net *net, nn_node *nd, int n)
@@ -353,7 +356,12 @@ HOT static void bn_bwd(nash_net *net, nn_node *nd, int n)
 	const float *mean = nd->save, *invstd = nd->save + C, *gam = T(nd->in[1])->val;
 	double *sdy = nash_alloc((size_t)C * 2 * sizeof *sdy), *sdyx = sdy + C;
 	const float *mask = nd->fuse_relu ? y->val : NULL;
-	chan_bwd_sums(x->val, y->grad, mask, P, C, mean, invstd, sdy, sdyx);
+	int epi = nd->epi_q >= 0;
+	const float *ea = nd->save + 2 * C, *eb = nd->save + 3 * C;
+	if (epi)
+		nn_bn_epi_bwd(net, nd, P, C, ea, eb, mean, invstd, sdy, sdyx, 0, NULL, NULL, NULL);
+	else
+		chan_bwd_sums(x->val, y->grad, mask, P, C, mean, invstd, sdy, sdyx);
 	if (need(net, nd->in[1])) {
 		float *g = T(nd->in[1])->grad;
 		gacc(net, nd->in[1]);
@@ -384,6 +392,12 @@ HOT static void bn_bwd(nash_net *net, nn_node *nd, int n)
 		}
 		const float *xv = x->val, *dy = y->grad;
 		float *dx = T(nd->in[0])->grad;
+		if (epi) {
+			nn_bn_epi_bwd(net, nd, P, C, ea, eb, mean, invstd, NULL, NULL, acc ? 2 : 1, k1, k2, k3);
+			free(k1);
+			free(sdy);
+			return;
+		}
 		#pragma omp parallel for schedule(static) num_threads(nthr(P * C))
 		for (int64_t p = 0; p < P; p++) {
 			const float *xp = xv + p * C, *gp = dy + p * C;
@@ -465,15 +479,15 @@ HOT static void pool_bwd(const nn_pool *p, const float *x, const float *y, const
 		float *dxb = dx + b * p->h * p->w * C;
 		if (!acc)
 			memset(dxb, 0, (size_t)(p->h * p->w * C) * sizeof *dxb);
-		int64_t *arg = max ? nash_alloc((size_t)C * sizeof *arg) : NULL;
+		/* max: the gradient goes to the first window element equal to the
+		 * output; found[c] (a float, so the loop vectorises) marks it */
+		float *found = max ? nash_alloc((size_t)C * sizeof *found) : NULL;
 		for (int64_t oh = 0; oh < p->oh; oh++)
 			for (int64_t ow = 0; ow < p->ow; ow++) {
 				int64_t o = ((b * p->oh + oh) * p->ow + ow) * C;
 				const float *yp = y + o, *gp = dy + o;
-				if (max) {
-					for (int64_t c = 0; c < C; c++)
-						arg[c] = -1;
-				}
+				if (max)
+					memset(found, 0, (size_t)C * sizeof *found);
 				int64_t cnt = 0;
 				for (int pass = 0; pass < 2; pass++) {
 					if (pass == 1 && max)
@@ -494,9 +508,13 @@ HOT static void pool_bwd(const nn_pool *p, const float *x, const float *y, const
 								cnt++;
 								if (max) {
 									const float *xp = x + b * p->h * p->w * C + off;
-									for (int64_t c = 0; c < C; c++)
-										if (arg[c] < 0 && xp[c] == yp[c])
-											arg[c] = off + c;
+									float *dp = dxb + off;
+									#pragma omp simd
+									for (int64_t c = 0; c < C; c++) {
+										float hit = found[c] == 0 && xp[c] == yp[c] ? 1.0f : 0.0f;
+										dp[c] += hit * gp[c];
+										found[c] += hit;
+									}
 								}
 							} else {
 								float *dp = dxb + off;
@@ -507,12 +525,8 @@ HOT static void pool_bwd(const nn_pool *p, const float *x, const float *y, const
 						}
 					}
 				}
-				if (max)
-					for (int64_t c = 0; c < C; c++)
-						if (arg[c] >= 0)
-							dxb[arg[c]] += gp[c];
 			}
-		free(arg);
+		free(found);
 	}
 }
 
@@ -654,6 +668,10 @@ HOT static void binary_fwd(nash_net *net, nn_node *nd, int n)
 {
 	nn_tensor *a = T(nd->in[0]), *b = T(nd->in[1]), *y = T(nd->out);
 	int mul = nd->op == OP_MUL, relu = nd->fuse_relu;
+	if (nd->epi_q >= 0 || nd->pre_q[0] >= 0 || nd->pre_q[1] >= 0) {
+		nn_add_fused_fwd(net, nd, n);
+		return;
+	}
 	int64_t m = nimg(y, n) * y->v.numel;
 	const float *ap = a->val, *bp = b->val;
 	float *yp = y->val;
@@ -688,6 +706,10 @@ HOT static void binary_bwd(nash_net *net, nn_node *nd, int n)
 {
 	nn_tensor *y = T(nd->out);
 	int mul = nd->op == OP_MUL;
+	if (nd->epi_q >= 0 || nd->pre_q[0] >= 0 || nd->pre_q[1] >= 0) {
+		nn_add_fused_bwd(net, nd, n);
+		return;
+	}
 	int64_t m = nimg(y, n) * y->v.numel;
 	const float *dy = y->grad;
 	float *masked = NULL;

@@ -136,6 +136,8 @@ typedef struct nash_evalres {
 	double loss;         /* mean cross-entropy; NAN when not defined */
 	int64_t *confusion;  /* classes x classes counts, row = true label,
 	                        column = prediction; NULL unless detail */
+	int64_t *class_n, *class_top1, *class_top5;  /* per true class;
+	                        NULL unless detail */
 	int32_t *pred;       /* n predicted classes in split order; NULL
 	                        unless detail */
 } nash_evalres;
@@ -146,11 +148,26 @@ void nash_evalres_free(nash_evalres *r);
  * the maximum). Correct within top-k when rank < k. */
 int nash_score_rank(const float *scores, int k, int y);
 
+/* The first node of g that is a hardware operator of nash-ops(7) (MVAU,
+ * ConvolutionInputGenerator, Thresholding, ...), or NULL when there is
+ * none: hardware graphs run on the integer executor, not the engine. */
+const nash_node *nash_graph_hw_node(const nash_graph *g);
+
 /* Run a net in eval mode over the first limit images of split s (all
  * when limit <= 0), at most batch at a time (batch <= the net's batch).
  * Leaves the net in eval mode. detail: also confusion and pred. */
 int nash_evaluate(nash_net *net, int batch, const nash_dataset *d, const nash_split *s,
                   int64_t limit, int detail, nash_evalres *r, nash_err *e);
+
+/* The same for an integer hardware graph on the integer executor
+ * (lib/hwexec): the images go in as uint8 pixels. With a logits output
+ * the prediction is the largest integer score (lowest index on ties); with
+ * a LabelSelect output (k class indices, best first) it is the first index
+ * and an image counts for top-5 when its label is among the first five
+ * (so top5 = top-k when k < 5). loss is NAN. */
+struct nash_hwnet;
+int nash_evaluate_hw(struct nash_hwnet *h, int batch, const nash_dataset *d, const nash_split *s,
+                     int64_t limit, int detail, nash_evalres *r, nash_err *e);
 
 /* ---------------------------------------------------- checkpoint pieces */
 
@@ -255,6 +272,11 @@ void nash_trainer_free(nash_trainer *t);
  * options that shape the run (epochs, batch, optimiser, schedule, seed,
  * dataset, sizes) are the same, names the first that differs. */
 int nash_trainer_restore(nash_trainer *t, nash_err *e);
+
+/* Check that a graph a checkpoint holds as finished was trained with
+ * these options on this data; -1 naming the first difference. */
+int nash_train_check_done(const nash_graph *g, const nash_dataset *d, const nash_train_opts *o,
+                          nash_err *e);
 
 /* Hooks of the loop; any may be NULL. step runs after every step and
  * returns nonzero to stop the loop at once (a signal arrived): the state

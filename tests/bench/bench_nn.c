@@ -28,28 +28,6 @@ static void die(const char *what, const nash_err *e)
 	exit(1);
 }
 
-/* ------------------------------------------------------------ GEMM peak */
-static double gemm_peak(void)
-{
-	int n = 2048;
-	float *a = malloc((size_t)n * n * sizeof *a), *b = malloc((size_t)n * n * sizeof *b),
-	      *c = malloc((size_t)n * n * sizeof *c);
-	for (size_t i = 0; i < (size_t)n * n; i++)
-		a[i] = b[i] = (float)(i % 7) * 0.1f;
-	omp_set_num_threads(THREADS);
-	double best = 0;
-	for (int r = 0; r < 8; r++) {
-		double t0 = nash_now();
-		dnnl_sgemm('N', 'N', n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-		double t = nash_now() - t0, gf = 2.0 * n * n * n / t / 1e9;
-		best = gf > best ? gf : best;
-	}
-	free(a);
-	free(b);
-	free(c);
-	return best;
-}
-
 /* ----------------------------------------------- fake-quant insertion */
 /* w2a2 with 8-bit first and last layers, per nash-ops(7): an 8-bit input
  * quantizer, per-output-channel stats weight quantizers, a learned unsigned
@@ -205,20 +183,93 @@ static void step(trainer *t, int what, nash_rng *rng)
 	}
 }
 
-/* Seconds per step, after two warm-up steps. */
-static double time_steps(trainer *t, int what, nash_rng *rng, int *count)
+/* Jobs measured together: every round runs one GEMM and one step of each
+ * job, so the compared figures see the same machine load (the machine is
+ * shared; its load changes within seconds). A job's time is its best step
+ * (the least disturbed); ratios are medians of per-round ratios. */
+typedef struct {
+	trainer *t;
+	int what;
+	nash_rng *rng;
+	double best, times[256];
+	int n;
+} job;
+
+static double gemm_best;
+static float *ga, *gb, *gc;
+
+static void gemm_once(void)
 {
-	step(t, what, rng);
-	step(t, what, rng);
-	double t0 = nash_now(), dt;
-	int n = 0;
+	int n = 2048;
+	if (!ga) {
+		ga = malloc((size_t)n * n * sizeof *ga);
+		gb = malloc((size_t)n * n * sizeof *gb);
+		gc = malloc((size_t)n * n * sizeof *gc);
+		for (size_t i = 0; i < (size_t)n * n; i++)
+			ga[i] = gb[i] = (float)(i % 7) * 0.1f;
+	}
+	omp_set_num_threads(THREADS);
+	double t0 = nash_now();
+	dnnl_sgemm('N', 'N', n, n, n, 1.0f, ga, n, gb, n, 0.0f, gc, n);
+	double gf = 2.0 * n * n * n / (nash_now() - t0) / 1e9;
+	gemm_best = gf > gemm_best ? gf : gemm_best;
+}
+
+static void run_jobs(job *j, int nj)
+{
+	for (int k = 0; k < nj; k++) {
+		j[k].best = 1e30;
+		j[k].n = 0;
+		step(j[k].t, j[k].what, j[k].rng); /* warm-up */
+		step(j[k].t, j[k].what, j[k].rng);
+	}
+	double t0 = nash_now();
 	do {
-		step(t, what, rng);
-		n++;
-		dt = nash_now() - t0;
-	} while (dt < secs || n < 3);
-	*count = n;
-	return dt / n;
+		gemm_once();
+		for (int k = 0; k < nj; k++) {
+			double a = nash_now();
+			step(j[k].t, j[k].what, j[k].rng);
+			double dt = nash_now() - a;
+			j[k].best = dt < j[k].best ? dt : j[k].best;
+			if (j[k].n < 256)
+				j[k].times[j[k].n++] = dt;
+		}
+	} while (j[0].n < 3 || (nash_now() - t0 < secs * nj && j[0].n < 256));
+}
+
+static int cmpd(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Median over rounds of (sum of times of jobs num) / (sum of jobs den). */
+static double median_ratio(job *j, const int *num, int nn, const int *den, int nd)
+{
+	double r[256];
+	int n = j[0].n;
+	for (int i = 0; i < n; i++) {
+		double a = 0, b = 0;
+		for (int k = 0; k < nn; k++)
+			a += j[num[k]].times[i];
+		for (int k = 0; k < nd; k++)
+			b += j[den[k]].times[i];
+		r[i] = a / b;
+	}
+	qsort(r, (size_t)n, sizeof *r, cmpd);
+	return n % 2 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+}
+
+static double load1(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
 }
 
 static int want(const char *what)
@@ -226,9 +277,8 @@ static int want(const char *what)
 	const char *only = getenv("NASH_BENCH_ONLY");
 	if (!only || !*only)
 		return 1;
-	char buf[256];
+	char buf[256], key[64];
 	snprintf(buf, sizeof buf, ",%s,", only);
-	char key[64];
 	snprintf(key, sizeof key, ",%s,", what);
 	return strstr(buf, key) != NULL;
 }
@@ -240,6 +290,37 @@ static double maxrss_mb(void)
 	return ru.ru_maxrss / 1024.0;
 }
 
+/* The per-epoch search cost that MAC counts alone imply: a weight step
+ * runs the backbone and the sampled candidates forward and backward (3x
+ * their MACs), an alpha step runs them forward and backward-data (2x) and
+ * every other candidate forward; plain training runs the backbone 3x. At
+ * alpha = 0 each candidate is sampled with probability 1/k. */
+static double mac_bound(nash_graph *sup, nash_graph *plain)
+{
+	static const char *const ops[] = {"max_pool_3x3", "skip_connect", "conv_1x1", "conv_3x3", "conv_5x5"};
+	nash_counts cs, cp;
+	nash_err e;
+	nash_graph_count(sup, &cs, &e);
+	nash_graph_count(plain, &cp, &e);
+	double cand = 0;
+	for (int i = 0; i < sup->nnodes; i++) {
+		int64_t m = nash_node_macs(sup, sup->nodes[i]);
+		for (int k = 0; k < 5 && m > 0; k++)
+			if (strstr(sup->nodes[i]->name, ops[k])) {
+				cand += (double)m;
+				break;
+			}
+	}
+	double P = (double)cs.macs - cand, S = cand / 6, A = cand, B = (double)cp.macs;
+	return (3 * (P + S) + 2 * (P + S) + (A - S)) / (2 * 3 * B);
+}
+
+typedef struct {
+	int width, quant;
+	double ips, ips_median, gflops, mb, rss;
+	int steps;
+} result;
+
 int main(void)
 {
 	const char *s = getenv("NASH_BENCH_SECONDS");
@@ -248,57 +329,109 @@ int main(void)
 	s = getenv("NASH_BENCH_THREADS");
 	if (s && atoi(s) > 0)
 		THREADS = atoi(s);
-	double peak = gemm_peak();
-	printf("nn: fp32 GEMM peak (dnnl_sgemm 2048^3, %d threads): %.0f GFLOP/s\n", THREADS, peak);
-	double ips[2][2] = {{0}};  /* [width16/64][float/quant] */
-	const int widths[2] = {16, 64};
-	for (int wi = 0; wi < 2; wi++)
+	double load0 = load1();
+	gemm_once();
+	result res[4];
+	int nres = 0;
+	double qat_ratio[2] = {0, 0};
+	int qat_rounds[2] = {0, 0};
+	const int widths[2] = {64, 16};
+	for (int wi = 0; wi < 2; wi++) {
+		int w = widths[wi];
+		char kf[8], kq[8];
+		snprintf(kf, sizeof kf, "%d", w);
+		snprintf(kq, sizeof kq, "q%d", w);
+		nash_graph *g[2] = {want(kf) ? build(w, 0, 0, 0) : NULL, want(kq) ? build(w, 0, 0, 1) : NULL};
+		trainer t[2];
+		job j[2];
+		int nj = 0, idx[2] = {-1, -1};
+		double rss[2] = {0};
 		for (int q = 0; q < 2; q++) {
-			char key[16];
-			snprintf(key, sizeof key, "%s%d", q ? "q" : "", widths[wi]);
-			if (!want(key))
+			if (!g[q])
 				continue;
-			nash_graph *g = build(widths[wi], 0, 0, q);
+			trainer_init(&t[q], g[q]);
+			step(&t[q], NASH_GRAD_WEIGHTS, NULL);
+			rss[q] = maxrss_mb(); /* for the first net built: its own training peak */
+			j[nj] = (job){.t = &t[q], .what = NASH_GRAD_WEIGHTS};
+			idx[q] = nj++;
+		}
+		if (!nj)
+			continue;
+		run_jobs(j, nj);
+		for (int q = 0; q < 2; q++) {
+			if (idx[q] < 0)
+				continue;
+			job *jj = &j[idx[q]];
 			nash_counts c;
 			nash_err e;
-			if (nash_graph_count(g, &c, &e) < 0)
-				die("count", &e);
-			trainer t;
-			trainer_init(&t, g);
-			int n;
-			double sp = time_steps(&t, NASH_GRAD_WEIGHTS, NULL, &n);
-			ips[wi][q] = BATCH / sp;
-			double frac = ips[wi][q] * 6.0 * (double)c.macs / (peak * 1e9);
-			printf("nn: resnet18 w%d %s training, batch %d: %.0f images/s (%.1f MMAC/image, %d steps), "
-			       "%.0f %% of GEMM peak%s; net %.0f MB, max RSS %.0f MB\n",
-			       widths[wi], q ? "w2a2 fake-quant" : "float", BATCH, ips[wi][q], c.macs / 1e6, n, 100 * frac,
-			       q ? "" : widths[wi] == 16 ? " (PyTorch 2 cores: 24 %)" : " (PyTorch 2 cores: 55 %)",
-			       nash_net_bytes(t.net) / 1e6, maxrss_mb());
-			trainer_free(&t);
-			nash_graph_free(g);
+			nash_graph_count(g[q], &c, &e);
+			double med[256];
+			memcpy(med, jj->times, (size_t)jj->n * sizeof *med);
+			qsort(med, (size_t)jj->n, sizeof *med, cmpd);
+			result *r = &res[nres++];
+			r->width = w;
+			r->quant = q;
+			r->ips = BATCH / jj->best;
+			r->ips_median = BATCH / med[jj->n / 2];
+			r->gflops = r->ips * 6.0 * (double)c.macs / 1e9;
+			r->mb = nash_net_bytes(jj->t->net) / 1e6;
+			r->rss = q == 0 || idx[0] < 0 ? rss[q] : 0;
+			r->steps = jj->n;
 		}
-	for (int wi = 0; wi < 2; wi++)
-		if (ips[wi][0] > 0 && ips[wi][1] > 0)
-			printf("nn: resnet18 w%d QAT / float throughput: %.2f\n", widths[wi], ips[wi][1] / ips[wi][0]);
+		if (nj == 2) {
+			qat_ratio[wi] = 1 / median_ratio(j, (int[]){1}, 1, (int[]){0}, 1);
+			qat_rounds[wi] = j[0].n;
+		}
+		for (int q = 0; q < 2; q++)
+			if (g[q]) {
+				trainer_free(&t[q]);
+				nash_graph_free(g[q]);
+			}
+	}
+	double rw = 0, ra = 0, rt = 0, smb = 0, bound = 0;
+	int srounds = 0;
 	if (want("search")) {
-		nash_graph *gb = build(16, 0, 0, 0), *gs = build(16, 1, 1, 0);
+		nash_graph *gb_ = build(16, 0, 0, 0), *gs = build(16, 1, 1, 0);
 		trainer tb, ts;
-		trainer_init(&tb, gb);
-		int n1, n2, n3;
-		double tp = time_steps(&tb, NASH_GRAD_WEIGHTS, NULL, &n1);
-		trainer_free(&tb);
+		trainer_init(&tb, gb_);
 		trainer_init(&ts, gs);
 		nash_rng r;
 		nash_rng_seed(&r, 7);
-		double tw = time_steps(&ts, NASH_GRAD_WEIGHTS, &r, &n2);
-		double ta = time_steps(&ts, NASH_GRAD_ALPHA, &r, &n3);
-		printf("nn: v1 supernet w16 search (sampled path): weight step %.3f s, alpha step %.3f s, plain step %.3f s; "
-		       "weight + alpha step = %.2fx a plain step, %.2fx plain training per epoch (target <= 3x); net %.0f MB\n",
-		       tw, ta, tp, (tw + ta) / tp, (tw + ta) / (2 * tp), nash_net_bytes(ts.net) / 1e6);
+		job j[3] = {{.t = &tb, .what = NASH_GRAD_WEIGHTS},
+		            {.t = &ts, .what = NASH_GRAD_WEIGHTS, .rng = &r},
+		            {.t = &ts, .what = NASH_GRAD_ALPHA, .rng = &r}};
+		run_jobs(j, 3);
+		rw = median_ratio(j, (int[]){1}, 1, (int[]){0}, 1);
+		ra = median_ratio(j, (int[]){2}, 1, (int[]){0}, 1);
+		rt = median_ratio(j, (int[]){1, 2}, 2, (int[]){0}, 1);
+		srounds = j[0].n;
+		smb = nash_net_bytes(ts.net) / 1e6;
+		bound = mac_bound(gs, gb_);
+		trainer_free(&tb);
 		trainer_free(&ts);
-		nash_graph_free(gb);
+		nash_graph_free(gb_);
 		nash_graph_free(gs);
 	}
+	printf("nn: fp32 GEMM peak (dnnl_sgemm 2048^3, %d threads, best of the run): %.0f GFLOP/s; "
+	       "load average %.1f at start, %.1f at end\n", THREADS, gemm_best, load0, load1());
+	for (int i = 0; i < nres; i++) {
+		result *r = &res[i];
+		printf("nn: resnet18 w%d %s training, batch %d: %.0f images/s (best of %d steps; median %.0f) = "
+		       "%.0f %% of GEMM peak%s; net %.0f MB", r->width, r->quant ? "w2a2 fake-quant" : "float", BATCH,
+		       r->ips, r->steps, r->ips_median, 100 * r->gflops / gemm_best,
+		       r->quant ? "" : r->width == 16 ? " (PyTorch on 2 cores: 24 %)" : " (PyTorch on 2 cores: 55 %)", r->mb);
+		if (r->rss > 0)
+			printf(", peak RSS %.0f MB", r->rss);
+		printf("\n");
+	}
+	for (int wi = 0; wi < 2; wi++)
+		if (qat_rounds[wi])
+			printf("nn: resnet18 w%d QAT / float throughput: %.2f (median over %d rounds)\n", widths[wi],
+			       qat_ratio[wi], qat_rounds[wi]);
+	if (srounds)
+		printf("nn: v1 supernet w16 search, sampled path: weight step %.2fx, alpha step %.2fx a plain step; "
+		       "per epoch %.2fx plain training (target <= 3x; MAC counts alone: %.2fx; median over %d rounds); "
+		       "supernet %.0f MB\n", rw, ra, rt / 2, bound, srounds, smb);
 	printf("nn: max RSS %.0f MB\n", maxrss_mb());
 	return 0;
 }

@@ -332,7 +332,7 @@ static void resblock(hwb *b, const char *pre, int64_t cout, int64_t stride, int 
 	snprintf(name, sizeof name, "%s_swg2", pre);
 	hwb_swg(b, name, 3, 1, 1);
 	snprintf(name, sizeof name, "%s_conv2", pre);
-	hwb_mvau(b, name, cout, "INT2", "INT8", 255, -127);
+	hwb_mvau(b, name, cout, "INT2", "INT8", 255, -128);
 	snprintf(main_out, sizeof main_out, "%s", b->cur);
 	int64_t oh = b->h, ow = b->w;
 	/* shortcut */
@@ -343,10 +343,10 @@ static void resblock(hwb *b, const char *pre, int64_t cout, int64_t stride, int 
 			hwb_swg(b, name, 1, stride, 0);
 		}
 		snprintf(name, sizeof name, "%s_down", pre);
-		hwb_mvau(b, name, cout, "INT8", "INT8", 255, -127);
+		hwb_mvau(b, name, cout, "INT8", "INT8", 255, -128);
 	} else {
 		snprintf(name, sizeof name, "%s_requant", pre);
-		hwb_thresh(b, name, 255, "INT8", -127);
+		hwb_thresh(b, name, 255, "INT8", -128);
 	}
 	snprintf(name, sizeof name, "%s_add", pre);
 	char sc[160];

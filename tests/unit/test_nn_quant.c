@@ -402,6 +402,108 @@ static void test_eval_cache(void)
 	nash_graph_free(g);
 }
 
+/* One training step of g with and without fusion; outputs and every
+ * gradient (weights, BN, learned scales, input) must agree. */
+static void fused_vs_plain(const char *what, nash_graph *g, int n, int64_t per)
+{
+	nash_err e;
+	nash_net_opts o = {.batch = n, .train = 1, .threads = 1};
+	setenv("NASH_NN_NO_FUSE", "1", 1);
+	nash_net *a = nash_net_new(g, &o, &e);
+	unsetenv("NASH_NN_NO_FUSE");
+	nash_net *b = a ? nash_net_new(g, &o, &e) : NULL;
+	CHECK(a && b && nash_net_bytes(b) < nash_net_bytes(a), "%s: compiles fused and unfused; fused stores less (%s)", what,
+	      b ? "ok" : e.msg);
+	if (!a || !b)
+		return;
+	float *x = malloc((size_t)(n * per) * sizeof *x);
+	nash_rng r;
+	nash_rng_seed(&r, 3);
+	fx_fill(x, n * per, &r, 1.0);
+	int lab[16];
+	for (int i = 0; i < n; i++)
+		lab[i] = i % 3;
+	double loss[2], worst = 0;
+	const char *wname = "";
+	nash_net *nets[2] = {a, b};
+	for (int k = 0; k < 2; k++) {
+		nash_net_train_mode(nets[k], 1);
+		nash_net_want_input_grad(nets[k], 1);
+		nash_net_forward(nets[k], x, n, &e);
+		loss[k] = nash_net_loss(nets[k], lab, 0, NULL, NULL);
+		nash_net_zero_grad(nets[k]);
+		nash_net_backward(nets[k], NASH_GRAD_WEIGHTS, &e);
+	}
+	int k_;
+	const float *za = nash_net_logits(a, &k_), *zb = nash_net_logits(b, NULL);
+	int same = 1;
+	for (int i = 0; i < n * k_; i++)
+		same &= za[i] == zb[i];
+	CHECK(same && loss[0] == loss[1], "%s: fused forward is bit-identical", what);
+	for (int i = 0; i < nash_net_nparams(a); i++) {
+		nash_param *p = nash_net_param(a, i), *q = nash_net_param(b, i);
+		if (!p->g)
+			continue;
+		double num = 0, den = 0;
+		for (int64_t j = 0; j < p->n; j++) {
+			num += pow(p->g[j] - q->g[j], 2);
+			den += pow(p->g[j], 2);
+		}
+		double err = den > 0 ? sqrt(num / den) : sqrt(num);
+		if (err > worst) {
+			worst = err;
+			wname = p->name;
+		}
+	}
+	const float *ga = nash_net_input_grad(a), *gb = nash_net_input_grad(b);
+	double num = 0, den = 0;
+	for (int64_t j = 0; j < n * per; j++) {
+		num += pow(ga[j] - gb[j], 2);
+		den += pow(ga[j], 2);
+	}
+	CHECK(worst < 1e-4 && sqrt(num / den) < 1e-5, "%s: fused gradients agree (worst %.2g at %s, input %.2g)", what,
+	      worst, wname, sqrt(num / den));
+	free(x);
+	nash_net_free(a);
+	nash_net_free(b);
+}
+
+/* A quantized residual block: BN -> Relu -> Quant, two adder quantizers
+ * sharing one learned scale on an Add, Add -> Relu -> Quant; per-tensor and
+ * per-channel scales, a BipolarQuant. */
+static void test_fusion(void)
+{
+	for (int perch = 0; perch < 2; perch++) {
+		fx_new(perch ? "fuse_c" : "fuse", 4, 5, 5);
+		const float sc4[4] = {0.3f, 0.5f, 0.2f, 0.7f};
+		if (perch)
+			fx_const("as", 3, (int64_t[]){4, 1, 1}, sc4);
+		else
+			fx_scalar("as", 0.4f);
+		fx_scalar("adder", 0.05f);
+		fx_scalar("bs", 0.6f);
+		nash_node *n = fx_conv("c1", "x", 4, 4, 3, 3, 1, 0, 0.5);
+		nash_attr_set_ints(n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+		fx_bn("bn1", "c1", 4);
+		fx_node("Relu", "r1", "bn1", NULL);
+		fx_quant("q1", "r1", "as", 2, 0, 0, "learned");
+		n = fx_conv("c2", "q1", 4, 4, 3, 3, 1, 0, 0.5);
+		nash_attr_set_ints(n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+		fx_bn("bn2", "c2", 4);
+		fx_quant("qa", "bn2", "adder", 8, 1, 1, "learned");
+		fx_quant("qb", "x", "adder", 8, 1, 1, "learned");
+		fx_node("Add", "add", "qa", "qb", NULL);
+		fx_node("Relu", "r2", "add", NULL);
+		fx_quant("q2", "r2", "as", 3, 0, 0, "learned");
+		fx_bn("bn3", "q2", 4);
+		n = fx_node("BipolarQuant", "bq", "bn3", "bs", NULL);
+		nash_attr_set_str(n, "scale_mode", "learned");
+		nash_graph *g = fx_head("bq", 100, 3);
+		fused_vs_plain(perch ? "quantized block, per-channel scales" : "quantized block, per-tensor scales", g, 6, 100);
+		nash_graph_free(g);
+	}
+}
+
 int main(void)
 {
 	test_qmath();
@@ -410,5 +512,6 @@ int main(void)
 	test_quant_grad();
 	test_weight_quant();
 	test_eval_cache();
+	test_fusion();
 	UNIT_DONE();
 }

@@ -409,6 +409,248 @@ static void test_batcher(void)
 	nash_dataset_free(d2);
 }
 
+/* ----------------------------------------------------- nets and training */
+
+/* Flatten + Gemm over 1 x 2 x 3 images, 10 classes, weights w[o][k] given. */
+static nash_graph *linear_graph(const float *w, const float *b)
+{
+	nash_graph *g = nash_graph_new("lin");
+	int64_t in[] = {1, 2, 3}, ws[] = {10, 6}, bs[] = {10};
+	nash_graph_add_input(g, "x", NASH_F32, 3, in);
+	memcpy(nash_tensor_add(g, "fc.w", NASH_F32, 2, ws)->data, w, sizeof(float) * 60);
+	memcpy(nash_tensor_add(g, "fc.b", NASH_F32, 1, bs)->data, b, sizeof(float) * 10);
+	nash_attr_set_int(nash_node_add(g, "Flatten", "flat", (const char *[]){"x", NULL}, (const char *[]){"f", NULL}),
+	                  "axis", 1);
+	nash_node *n = nash_node_add(g, "Gemm", "fc", (const char *[]){"f", "fc.w", "fc.b", NULL},
+	                             (const char *[]){"y", NULL});
+	nash_attr_set_int(n, "transB", 1);
+	nash_graph_add_output(g, "y");
+	nash_err e = {{0}};
+	if (nash_graph_validate(g, &e) < 0)
+		printf("# linear graph: %s\n", e.msg);
+	return g;
+}
+
+/* Images whose pixels tell the class: pixel p of class k is bright when
+ * p == k % 6, and the class's tens digit shows in the mean level. */
+static nash_dataset *learnable(int n, int ntest)
+{
+	nash_dataset *d = tiny_dataset(n);
+	d->test.n = ntest;
+	d->test.x = nash_alloc((size_t)ntest * 6);
+	d->test.y = nash_alloc((size_t)ntest);
+	nash_rng r;
+	nash_rng_seed(&r, 11);
+	for (int s = 0; s < 2; s++) {
+		nash_split *sp = s ? &d->test : &d->train;
+		for (int i = 0; i < sp->n; i++) {
+			int k = (int)nash_rng_below(&r, 10);
+			sp->y[i] = (uint8_t)k;
+			for (int p = 0; p < 6; p++)
+				sp->x[i * 6 + p] = (uint8_t)(nash_rng_below(&r, 40) + (p == k % 6 ? 150 : 0) + (k >= 6 ? 60 : 0));
+		}
+	}
+	return d;
+}
+
+static void test_evaluate(void)
+{
+	/* logits = W x with x = pixel/255: scores we can rank by hand */
+	float w[60] = {0}, b[10] = {0};
+	for (int o = 0; o < 10; o++)
+		for (int k = 0; k < 6; k++)
+			w[o * 6 + k] = (float)((o * 7 + k * 3) % 11) - 5.0f;
+	b[3] = 0.25f;
+	nash_graph *g = linear_graph(w, b);
+	nash_dataset *d = learnable(30, 17);
+	nash_err e = {{0}};
+	nash_net_opts no = {.batch = 4, .train = 0, .threads = 1};
+	nash_net *net = nash_net_new(g, &no, &e);
+	CHECK(net != NULL, "linear net: %s", e.msg);
+	if (!net)
+		return;
+	nash_evalres r;
+	CHECK(nash_evaluate(net, 4, d, &d->test, 0, 1, &r, &e) == 0, "evaluate: %s", e.msg);
+	int64_t top1 = 0, top5 = 0, conf[100] = {0};
+	double loss = 0;
+	for (int i = 0; i < 17; i++) {
+		double l[10], mx = -1e30, se = 0;
+		for (int o = 0; o < 10; o++) {
+			l[o] = b[o];
+			for (int k = 0; k < 6; k++)
+				l[o] += w[o * 6 + k] * (d->test.x[i * 6 + k] / 255.0);
+			mx = l[o] > mx ? l[o] : mx;
+		}
+		int y = d->test.y[i], rank = 0, p = 0;
+		for (int o = 0; o < 10; o++) {
+			rank += l[o] > l[y];
+			p = l[o] > l[p] ? o : p;
+			se += exp(l[o] - mx);
+		}
+		top1 += rank < 1;
+		top5 += rank < 5;
+		loss += mx + log(se) - l[y];
+		conf[y * 10 + p]++;
+	}
+	CHECK(r.n == 17 && r.top1 == top1 && r.top5 == top5, "top-1 %lld/%lld, top-5 %lld/%lld by hand",
+	      (long long)r.top1, (long long)top1, (long long)r.top5, (long long)top5);
+	CHECK_NEAR(r.loss, loss / 17, 1e-5, "mean cross-entropy by hand");
+	CHECK(!memcmp(r.confusion, conf, sizeof conf), "confusion matrix by hand");
+	int64_t s1 = 0, sn = 0;
+	for (int c = 0; c < 10; c++) {
+		s1 += r.class_top1[c];
+		sn += r.class_n[c];
+	}
+	CHECK(s1 == r.top1 && sn == 17, "per-class counts add up");
+	nash_evalres r2;
+	nash_evaluate(net, 3, d, &d->test, 5, 0, &r2, &e);
+	CHECK(r2.n == 5 && !r2.confusion && !r2.pred, "limit 5, no detail");
+	nash_evalres_free(&r);
+	float ties[4] = {1, 3, 3, 0};
+	CHECK(nash_score_rank(ties, 4, 1) == 0 && nash_score_rank(ties, 4, 2) == 1 && nash_score_rank(ties, 4, 3) == 3,
+	      "ties rank the lower index first");
+	nash_param **ps;
+	int np = nash_net_params(net, 1u << NASH_P_BIAS, &ps);
+	CHECK(np == 0, "an eval-only net has no gradients to select");
+	free(ps);
+	nash_net_free(net);
+	nash_graph_free(g);
+	nash_dataset_free(d);
+}
+
+typedef struct stopper {
+	int64_t at, seen;
+} stopper;
+
+static int stop_at(void *ctx, nash_trainer *t, int epoch, int64_t step, int n, double loss, double acc)
+{
+	stopper *s = ctx;
+	(void)t, (void)epoch, (void)step, (void)n, (void)loss, (void)acc;
+	return ++s->seen == s->at;
+}
+
+static void test_trainer(void)
+{
+	float w[60], b[10] = {0};
+	nash_rng r;
+	nash_rng_seed(&r, 3);
+	for (int i = 0; i < 60; i++)
+		w[i] = (float)(nash_rng_normal(&r) * 0.1);
+	nash_dataset *d = learnable(400, 200);
+	nash_train_opts o;
+	nash_train_defaults(&o);
+	o.epochs = 4;
+	o.batch = 32;
+	o.threads = 1;
+	o.lr = 0.5;
+	o.dataset = "learnable";
+	nash_err e = {{0}};
+
+	/* an uninterrupted run learns the task */
+	nash_graph *g1 = linear_graph(w, b);
+	nash_trainer *t = nash_trainer_new(g1, d, &o, &e);
+	CHECK(t != NULL, "trainer: %s", e.msg);
+	if (!t)
+		return;
+	CHECK(nash_trainer_steps(t) == 13, "400 images in batches of 32: 13 steps");
+	CHECK(nash_trainer_run(t, NULL, &e) == 0 && nash_trainer_finish(t, &e) == 0, "run: %s", e.msg);
+	int nh;
+	const nash_epoch_stats *hp = nash_trainer_history(t, &nh);
+	nash_epoch_stats h[4];
+	memcpy(h, hp, sizeof h);
+	CHECK(nh == 4 && h[3].test_top1 > 80 && h[3].test_top1 >= h[0].test_top1 - 5, "learns: %.1f%% -> %.1f%%",
+	      h[0].test_top1, h[3].test_top1);
+	CHECK(nash_val_path(g1->meta, "train.top1") && !nash_val_get(g1->meta, "checkpoint"),
+	      "meta.train written, no checkpoint left");
+	CHECK(nash_train_check_done(g1, d, &o, &e) == 0, "check_done on its own options: %s", e.msg);
+	o.batch = 16;
+	CHECK(nash_train_check_done(g1, d, &o, &e) < 0 && strstr(e.msg, "batch=32, this run has batch=16"),
+	      "check_done names the difference: %s", e.msg);
+	o.batch = 32;
+	nash_trainer_free(t);
+
+	/* stopped after 20 steps, checkpointed through a file, resumed */
+	nash_graph *g2 = linear_graph(w, b);
+	t = nash_trainer_new(g2, d, &o, &e);
+	stopper st = {20, 0};
+	nash_train_hooks hk = {&st, stop_at, NULL};
+	CHECK(nash_trainer_run(t, &hk, &e) == 1 && nash_trainer_epoch(t) == 1 && nash_trainer_step(t) == 7,
+	      "the step hook stops the loop at epoch 2 step 7");
+	CHECK(nash_trainer_checkpoint(t, &e) == 0, "checkpoint: %s", e.msg);
+	char *path = nash_strfmt("%s/t.ckpt", tmpdir);
+	CHECK(nash_ckpt_write(path, &g2, 1, &e) == 0, "write: %s", e.msg);
+	nash_trainer_free(t);
+	nash_graph **rd;
+	CHECK(nash_ckpt_read(path, &rd, &e) == 1, "read: %s", e.msg);
+	t = nash_trainer_new(rd[0], d, &o, &e);
+	CHECK(t && nash_trainer_restore(t, &e) == 0, "restore: %s", e.msg);
+	CHECK(nash_trainer_run(t, NULL, &e) == 0 && nash_trainer_finish(t, &e) == 0, "finish: %s", e.msg);
+	int same = 1;
+	for (int i = 0; i < 60; i++)
+		same &= nash_tensor_f32(rd[0], "fc.w")[i] == nash_tensor_f32(g1, "fc.w")[i];
+	for (int i = 0; i < 10; i++)
+		same &= nash_tensor_f32(rd[0], "fc.b")[i] == nash_tensor_f32(g1, "fc.b")[i];
+	CHECK(same, "resumed run ends with the uninterrupted run's weights, bit for bit");
+	int nh2;
+	const nash_epoch_stats *h2 = nash_trainer_history(t, &nh2);
+	CHECK(nh2 == 4 && h2[1].loss == h[1].loss && h2[3].test_top1 == h[3].test_top1,
+	      "and the same history (epoch 2 loss %.6f vs %.6f)", h2[1].loss, h[1].loss);
+	nash_trainer_free(t);
+
+	/* other options refuse the checkpoint */
+	nash_graph *g3 = linear_graph(w, b);
+	t = nash_trainer_new(g3, d, &o, &e);
+	st.seen = 0;
+	nash_trainer_run(t, &hk, &e);
+	nash_trainer_checkpoint(t, &e);
+	nash_trainer_free(t);
+	o.optim.wd = 1e-3;
+	t = nash_trainer_new(g3, d, &o, &e);
+	CHECK(t && nash_trainer_restore(t, &e) < 0 &&
+	      strstr(e.msg, "the checkpoint was made with optimizer.weight_decay=0.0005, this run has optimizer.weight_decay=0.001"),
+	      "other options: %s", e.msg);
+	nash_trainer_free(t);
+	o.optim.wd = 5e-4;
+
+	/* graphs the trainer refuses */
+	float big[60];
+	for (int i = 0; i < 60; i++)
+		big[i] = 1.7e38f;   /* finite, but two of them overflow float */
+	nash_graph *g4 = linear_graph(big, b);
+	o.epochs = 1;
+	t = nash_trainer_new(g4, d, &o, &e);
+	CHECK(t && nash_trainer_run(t, NULL, &e) < 0 &&
+	      (strstr(e.msg, "at epoch 1 step 1/13") != NULL), "overflowing logits stop at epoch 1 step 1: %s", e.msg);
+	nash_trainer_free(t);
+	nash_graph *g5 = linear_graph(w, b);
+	nash_node_add(g5, "Softmax", "sm", (const char *[]){"y", NULL}, (const char *[]){"p", NULL});
+	free(g5->outputs[0].name);
+	g5->outputs[0].name = nash_strdup("p");
+	nash_shape_rule_add("Softmax", nash_shape_rule("Relu"));
+	nash_graph_validate(g5, &e);
+	CHECK(!nash_trainer_new(g5, d, &o, &e) && strstr(e.msg, "sm") && strstr(e.msg, "Softmax"),
+	      "an op the engine cannot train names the node: %s", e.msg);
+	nash_graph *g6 = linear_graph(w, b);
+	free(g6->nodes[1]->op);
+	g6->nodes[1]->op = nash_strdup("MVAU");
+	CHECK(!nash_trainer_new(g6, d, &o, &e) && strstr(e.msg, "node fc is a hardware operator (MVAU)"),
+	      "a hardware operator: %s", e.msg);
+	CHECK(nash_graph_hw_node(g6) == g6->nodes[1] && !nash_graph_hw_node(g5), "hardware node detection");
+	nash_model_opts mo = {.arch = "resnet18", .in_c = 1, .in_h = 28, .in_w = 28, .width = 4, .version = 1,
+	                      .search = 1};
+	nash_graph *g7 = nash_model_build(&mo, &e);
+	CHECK(g7 && !nash_trainer_new(g7, d, &o, &e) && strstr(e.msg, "is a Choice (a NASH supernet)"),
+	      "a supernet: %s", e.msg);
+	unlink(path);
+	free(path);
+	nash_graph_free(rd[0]);
+	free(rd);
+	nash_graph *gs[] = {g1, g2, g3, g4, g5, g6, g7};
+	for (int i = 0; i < 7; i++)
+		nash_graph_free(gs[i]);
+	nash_dataset_free(d);
+}
+
 /* ------------------------------------------------------------- progress */
 
 static void test_progress(void)
@@ -496,6 +738,8 @@ int main(void)
 	test_batcher();
 	test_progress();
 	test_ckpt();
+	test_evaluate();
+	test_trainer();
 	rmdir(tmpdir);
 	UNIT_DONE();
 }
