@@ -752,6 +752,32 @@ static nash_val *dvals(const double *v, int n)
 	return nash_val_f64s(v, (size_t)n);
 }
 
+static void edges_meta(nash_val *m, const nash_supernet *sn, const double *p, const double *cost)
+{
+	nash_val *edges = nash_val_arr();
+	for (int i = 0; i < sn->nedges; i++) {
+		const nash_sedge *x = &sn->e[i];
+		nash_val *em = nash_val_map(), *ops = nash_val_arr();
+		double pv[NASH_NOPS], cv[NASH_NOPS];
+		for (int k = 0; k < x->nops; k++) {
+			nash_val_push(ops, nash_val_str(nash_op_name(x->ops[k])));
+			pv[k] = p[(size_t)i * NASH_NOPS + x->ops[k]];
+			cv[k] = cost ? cost[(size_t)i * NASH_NOPS + x->ops[k]] : 0;
+		}
+		nash_val_set(em, "name", nash_val_str(x->name));
+		nash_val_set(em, "cell", nash_val_int(x->cell));
+		nash_val_set(em, "node", nash_val_int(x->to));
+		nash_val_set(em, "from", nash_val_int(x->from));
+		nash_val_set(em, "stride", nash_val_int(x->stride));
+		nash_val_set(em, "ops", ops);
+		nash_val_set(em, "p", dvals(pv, x->nops));
+		if (cost)
+			nash_val_set(em, "cost", dvals(cv, x->nops));
+		nash_val_push(edges, em);
+	}
+	nash_val_set(m, "edges", edges);
+}
+
 int nash_search_finish(nash_search *s, nash_genotype *gt, nash_err *e)
 {
 	const nash_search_opts *o = &s->o;
@@ -807,27 +833,7 @@ int nash_search_finish(nash_search *s, nash_genotype *gt, nash_err *e)
 	}
 	nash_val_set(h, "norm", nash_val_f64(s->cost_norm));
 	nash_val_set(m, "hw", h);
-	nash_val *edges = nash_val_arr();
-	for (int i = 0; i < s->sn.nedges; i++) {
-		const nash_sedge *x = &s->sn.e[i];
-		nash_val *em = nash_val_map(), *ops = nash_val_arr();
-		double pv[NASH_NOPS], cv[NASH_NOPS];
-		for (int k = 0; k < x->nops; k++) {
-			nash_val_push(ops, nash_val_str(nash_op_name(x->ops[k])));
-			pv[k] = s->p[(size_t)i * NASH_NOPS + x->ops[k]];
-			cv[k] = s->cost[(size_t)i * NASH_NOPS + x->ops[k]];
-		}
-		nash_val_set(em, "name", nash_val_str(x->name));
-		nash_val_set(em, "cell", nash_val_int(x->cell));
-		nash_val_set(em, "node", nash_val_int(x->to));
-		nash_val_set(em, "from", nash_val_int(x->from));
-		nash_val_set(em, "stride", nash_val_int(x->stride));
-		nash_val_set(em, "ops", ops);
-		nash_val_set(em, "p", dvals(pv, x->nops));
-		nash_val_set(em, "cost", dvals(cv, x->nops));
-		nash_val_push(edges, em);
-	}
-	nash_val_set(m, "edges", edges);
+	edges_meta(m, &s->sn, s->p, s->cost);
 	if (s->initial)
 		nash_val_set(m, "initial", nash_val_copy(s->initial));
 	nash_val_set(m, "history", nash_val_copy(s->history));
@@ -868,4 +874,61 @@ nash_graph *nash_search_output(nash_graph *g, const nash_genotype *gt, int versi
 	nash_val_set(dm, "inherited_tensors", nash_val_int(n));
 	nash_val_set(dm, "init_seed", nash_val_int((int64_t)seed));
 	return d;
+}
+
+/* ------------------------------------------------- without a search */
+
+int nash_search_derive_only(nash_graph *g, const nash_derive_opts *o, nash_genotype *gt, nash_err *e)
+{
+	nash_supernet sn;
+	if (nash_supernet_init(&sn, g, e) < 0)
+		return -1;
+	double *p = nash_alloc((size_t)sn.nedges * NASH_NOPS * sizeof *p);
+	nash_supernet_probs(&sn, p);
+	int rc = nash_derive(&sn, p, o, gt, e);
+	if (rc == 0) {
+		nash_val *m = nash_meta(g, "search");
+		if (!nash_val_get(m, "tool"))
+			nash_val_set(m, "tool", nash_val_str("nash-train"));
+		nash_val_set(m, "supernet", nash_val_str(g->name));
+		if (!nash_val_get(m, "edges") || !nash_val_get(m, "hw"))
+			edges_meta(m, &sn, p, NULL);
+		char v[8];
+		snprintf(v, sizeof v, "v%d", o->version ? o->version : sn.version ? sn.version : 1);
+		nash_val *dv = nash_val_map();
+		nash_val_set(dv, "rules", nash_val_str(v));
+		nash_val_set(dv, "max_skip", nash_val_int(o->max_skip));
+		nash_val_set(dv, "searched", nash_val_bool(0));
+		nash_val_set(m, "derive", dv);
+		char *gs = nash_genotype_format(gt);
+		nash_val_set(m, "genotype", nash_val_str(gs));
+		free(gs);
+		nash_winners wn;
+		nash_genotype_winners(&sn, gt, &wn);
+		nash_val_set(m, "winners", winners_val(&wn));
+		nash_val_set(m, "entropy", f64(nash_alpha_entropy(&sn, p, NULL)));
+	}
+	free(p);
+	nash_supernet_free(&sn);
+	return rc;
+}
+
+int nash_search_genotype(const nash_graph *g, const char *s, int version, nash_genotype *gt, nash_err *e)
+{
+	nash_supernet sn;
+	if (nash_supernet_init(&sn, g, e) < 0)
+		return -1;
+	int v = version ? version : sn.version;
+	int rc = nash_genotype_parse(s, &sn.plan, v, gt, e);
+	if (rc < 0)
+		nash_err_prefix(e, "graph %s: ", g->name);
+	for (int c = 0; rc == 0 && c < gt->ncells; c++)
+		for (int i = 0; rc == 0 && i < gt->nnodes[c]; i++) {
+			const nash_gene *x = &gt->g[c][i];
+			if (x->op != NASH_OP_NONE && sn.e[sn.edge[c][i][x->from]].slot[x->op] < 0)
+				rc = nash_fail(e, "graph %s: genotype cell %d node %d: the supernet does not search %s on that edge",
+				               g->name, c, i, nash_op_name(x->op));
+		}
+	nash_supernet_free(&sn);
+	return rc;
 }

@@ -253,4 +253,15 @@ const double *nash_search_costs_of(const nash_search *s);
 nash_graph *nash_search_output(nash_graph *g, const nash_genotype *gt, int version, uint64_t seed,
                                int inherit, int keep_supernet, nash_err *e);
 
+/* Without a search: derive a genotype from the alphas g holds (rules o)
+ * into *gt and record it in meta.search (rules, genotype, per-edge
+ * probabilities, winners, entropy), keeping the keys an earlier search
+ * wrote there (its history). */
+int nash_search_derive_only(nash_graph *g, const nash_derive_opts *o, nash_genotype *gt, nash_err *e);
+
+/* A genotype given by hand for supernet g: parsed and checked against the
+ * supernet's cells and the version's operation space (version 0: the
+ * supernet's). Errors say what does not fit. */
+int nash_search_genotype(const nash_graph *g, const char *s, int version, nash_genotype *gt, nash_err *e);
+
 #endif
