@@ -223,3 +223,11 @@ assert c["alpha_optim"]["kind"] == "adam" and len(c["alpha"]) == 40 and c["epoch
 	assert_error_line nash-train 1
 	[[ "$stderr" == *"unknown part 'nosuch'"* ]]
 }
+
+@test "the man page's quick search example runs" {
+	nash-gen resnet18 -i 1x28x28 -w 4 --nash v2 --search \
+		| nash-train --search --limit 512 --epochs 2 --steps 4 -q > ex.nash
+	run nash-dump --meta search.genotype ex.nash
+	assert_success
+	assert_output --regexp '^resnet18-nash-v2-w4-g[0-9a-f]{8}	"[a-z0-9_@,/]+"$'
+}
