@@ -560,7 +560,14 @@ void nash_graph_prune(nash_graph *g)
 	}
 	for (int i = g->ntensors - 1; i >= 0; i--) {
 		nash_tensor *t = g->tensors[i];
-		if (t->data && nash_graph_uses(g, t->name) == 0)
+		if (!t->data || nash_graph_uses(g, t->name) > 0)
+			continue;
+		int named = 0;
+		for (int j = 0; j < g->nnodes && !named; j++) {
+			const char *it = nash_attr_str(g->nodes[j], "int_tensor", NULL);
+			named = it && strcmp(it, t->name) == 0;
+		}
+		if (!named)
 			nash_tensor_remove(g, t->name);
 	}
 }

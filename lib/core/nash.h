@@ -235,7 +235,9 @@ void nash_graph_replace_uses(nash_graph *g, const char *from, const char *to);
 char *nash_graph_fresh_name(const nash_graph *g, const char *base);
 /* Re-sort nodes topologically (stable); -1 with message on a cycle. */
 int nash_graph_toposort(nash_graph *g, nash_err *e);
-/* Remove nodes whose outputs are unused and parameters no node uses. */
+/* Remove nodes whose outputs are unused and parameters no node uses (a
+ * tensor a quantizer names in its int_tensor attribute counts as used by
+ * it, see nash-ops(7)). */
 void nash_graph_prune(nash_graph *g);
 
 /* Attributes (node->attr). Getters return def when absent or mistyped. */
@@ -288,7 +290,7 @@ nash_shape_fn nash_shape_rule(const char *op);
 const nash_tensor *nash_graph_shape(const nash_graph *g, const char *tensor);
 
 /* Counting (after nash_graph_infer). params: elements of every parameter
- * tensor except BatchNormalization running statistics (inputs 3, 4),
+ * tensor a node reads, except BatchNormalization running statistics (inputs 3, 4),
  * Choice alphas (counted in arch), and thresholds. macs: multiply-
  * accumulates per image of Conv, Gemm, MatMul and MVAU nodes (every Choice
  * branch counted). */
@@ -355,7 +357,9 @@ int nash_read_graphs_file(const char *path, nash_graph ***out, nash_err *e);
 /* ----------------------------------------------------------- files, misc */
 
 /* Write data to path atomically: a temporary file in the same directory,
- * fsync, rename. Nothing is left behind on failure. */
+ * fsync, rename. Nothing is left behind on failure. A path naming a
+ * device or FIFO (/dev/null, /dev/full) is written in place instead; a
+ * symbolic link is followed, so the file it names is replaced. */
 int nash_write_file_atomic(const char *path, const void *data, size_t n,
                            nash_err *e);
 /* Temporary path next to path (path + ".tmp.<pid>.<n>"), malloc'd. */

@@ -248,11 +248,19 @@ int nash_graph_count(const nash_graph *g, nash_counts *c, nash_err *e)
 {
 	memset(c, 0, sizeof *c);
 	int *role = nash_alloc((size_t)(g->ntensors + 1) * sizeof *role);
+	/* only tensors a node reads count (not, e.g., a quantizer's exported
+	 * integer copy of its weights, named by an attribute) */
+	size_t nread = 0;
+	for (int i = 0; i < g->nnodes; i++)
+		nread += (size_t)g->nodes[i]->nin;
+	sset read;
+	ss_init(&read, nread);
 	for (int i = 0; i < g->nnodes; i++) {
 		const nash_node *n = g->nodes[i];
 		for (int k = 0; k < n->nin; k++) {
 			if (!n->in[k][0])
 				continue;
+			ss_add(&read, n->in[k]);
 			int r = R_PARAM;
 			if (strcmp(n->op, "BatchNormalization") == 0 && k >= 3)
 				r = R_STAT;
@@ -271,7 +279,7 @@ int nash_graph_count(const nash_graph *g, nash_counts *c, nash_err *e)
 	}
 	for (int t = 0; t < g->ntensors; t++) {
 		const nash_tensor *x = g->tensors[t];
-		if (!x->data)
+		if (!x->data || !ss_has(&read, x->name))
 			continue;
 		if (role[t] == R_PARAM)
 			c->params += nash_tensor_numel(x);
@@ -279,6 +287,7 @@ int nash_graph_count(const nash_graph *g, nash_counts *c, nash_err *e)
 			c->arch_params += nash_tensor_numel(x);
 	}
 	free(role);
+	free(read.k);
 	for (int i = 0; i < g->nnodes; i++) {
 		int64_t m = nash_node_macs(g, g->nodes[i]);
 		if (m < 0)

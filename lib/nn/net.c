@@ -485,9 +485,11 @@ static int choice_branches(nash_net *net, int c, nash_err *e, int **cons, int *n
 			}
 			if (!ok)
 				continue;
-			if (nd->op == OP_CHOICE || nd->owner >= 0)
+			if (nd->op == OP_CHOICE || nd->owner >= 0) {
+				free(in);
 				return nash_fail(e, "node %s (Choice): branch %d contains %s, a Choice or another Choice's node; nested Choices are not supported",
 				                 cn->n->name, k, nd->n->name);
+			}
 			in[j] = 1;
 		}
 		for (int j = 0; j < ch->node; j++)
@@ -497,8 +499,6 @@ static int choice_branches(nash_net *net, int c, nash_err *e, int **cons, int *n
 				net->nodes[j].branch = k;
 				T(net->nodes[j].out)->owner = c;
 				T(net->nodes[j].out)->branch = k;
-				if (!net->nodes[j].constant)
-					ch->bsize[k] += T(net->nodes[j].out)->v.numel;
 			}
 	}
 	free(in);
@@ -612,6 +612,119 @@ static void fuse(nash_net *net)
 			nd->aux[nd->naux++] = qn->in[1];
 		}
 	}
+}
+
+/* Sample relaxation: one branch of a Choice lives at a time, so the
+ * tensors of its branches share one pool (each branch from offset 0), and
+ * gradients another; gate evaluation of the other candidates in backward
+ * runs in a separate arena (the chosen branch's values are still needed). */
+static void branch_pools(nash_net *net)
+{
+	int64_t B = net->o.batch, arena = 0;
+	for (int c = 0; c < net->nchoices; c++) {
+		nn_choice *ch = &net->ch[c];
+		int64_t most = 0;
+		for (int k = 0; k < ch->nb; k++) {
+			int64_t off = 0;
+			for (int j = 0; j < ch->nbnodes[k]; j++) {
+				nn_node *nd = &net->nodes[ch->bnodes[k][j]];
+				nn_tensor *t = T(nd->out);
+				if (nd->dead || nd->constant || t->dead || t->kind != T_ACT || t->owner != c)
+					continue;
+				t->pooled = 1;
+				t->pool_off = off;
+				off += B * t->v.numel;
+			}
+			ch->bsize[k] = off;
+			most = off > most ? off : most;
+		}
+		arena = most > arena ? most : arena;
+		if (!most)
+			continue;
+		ch->pool = nn_falloc(net, (size_t)most);
+		if (net->o.train)
+			ch->gpool = nn_falloc(net, (size_t)most);
+		for (int k = 0; k < ch->nb; k++)
+			for (int j = 0; j < ch->nbnodes[k]; j++) {
+				nn_tensor *t = T(net->nodes[ch->bnodes[k][j]].out);
+				if (t->pooled && t->owner == c) {
+					t->val = ch->pool + t->pool_off;
+					t->grad = ch->gpool ? ch->gpool + t->pool_off : NULL;
+				}
+			}
+	}
+	if (net->o.train && arena) {
+		net->arena = nn_falloc(net, (size_t)arena);
+	}
+}
+
+/* Inference nets keep no activation for a backward pass: a tensor's buffer
+ * is free again after its last consumer, and later tensors reuse it
+ * (best fit among free buffers, a buffer grows to its largest tenant). */
+static void share_buffers(nash_net *net)
+{
+	int64_t B = net->o.batch;
+	int *last = nash_alloc((size_t)net->ntens * sizeof *last), *slot = nash_alloc((size_t)net->ntens * sizeof *slot);
+	for (int id = 0; id < net->ntens; id++) {
+		last[id] = -1;
+		slot[id] = -1;
+	}
+	for (int i = 0; i < net->nnodes; i++) {
+		nn_node *nd = &net->nodes[i];
+		if (nd->dead)
+			continue;
+		for (int k = 0; k < nd->nin; k++)
+			if (nd->in[k] >= 0)
+				last[nd->in[k]] = i;
+	}
+	last[net->logits] = net->nnodes;
+	int nslots = 0;
+	int64_t *cap = nash_alloc(((size_t)net->ntens + 1) * sizeof *cap);
+	char *busy = nash_alloc((size_t)net->ntens + 1);
+	for (int i = 0; i < net->nnodes; i++) {
+		nn_node *nd = &net->nodes[i];
+		if (nd->dead || nd->constant)
+			continue;
+		nn_tensor *t = T(nd->out);
+		if (t->kind == T_ACT && !t->dead && !t->pooled) {
+			int64_t need = B * t->v.numel;
+			int best = -1;
+			for (int k = 0; k < nslots; k++) {
+				if (busy[k])
+					continue;
+				if (best < 0 || (cap[k] >= need && (cap[best] < need || cap[k] < cap[best])) ||
+				    (cap[best] < need && cap[k] > cap[best]))
+					best = k;
+			}
+			if (best < 0)
+				best = nslots++;
+			if (cap[best] < need)
+				cap[best] = need;
+			busy[best] = 1;
+			slot[nd->out] = best;
+		}
+		for (int k = 0; k < nd->nin; k++) {
+			int id = nd->in[k];
+			if (id >= 0 && last[id] == i && slot[id] >= 0)
+				busy[slot[id]] = 0;
+		}
+		if (last[nd->out] < 0 && slot[nd->out] >= 0) /* never used */
+			busy[slot[nd->out]] = 0;
+	}
+	float **base = nash_alloc(((size_t)nslots + 1) * sizeof *base);
+	for (int k = 0; k < nslots; k++)
+		base[k] = nn_falloc(net, (size_t)cap[k]);
+	for (int id = 0; id < net->ntens; id++)
+		if (slot[id] >= 0) {
+			T(id)->val = base[slot[id]];
+			T(id)->shared = 1;
+		}
+	net->slots = base;
+	net->nslots = nslots;
+	free(last);
+	free(slot);
+	free(cap);
+	free(busy);
 }
 
 /* ------------------------------------------------------------ compile */
@@ -822,9 +935,13 @@ static int compile(nash_net *net, nash_err *e)
 		fuse(net);
 	/* activation and gradient buffers */
 	int64_t B = net->o.batch;
+	if (net->o.relax == NASH_RELAX_SAMPLE)
+		branch_pools(net);
+	if (!net->o.train)
+		share_buffers(net);
 	for (int id = 0; id < net->ntens; id++) {
 		nn_tensor *t = T(id);
-		if (t->dead)
+		if (t->dead || t->pooled || t->shared)
 			continue;
 		if (t->kind == T_ACT || t->kind == T_INPUT) {
 			t->own_val = t->val = nn_falloc(net, (size_t)(B * t->v.numel));
@@ -836,6 +953,8 @@ static int compile(nash_net *net, nash_err *e)
 				t->own_grad = t->grad = nn_falloc(net, (size_t)t->v.numel);
 		}
 	}
+	for (int id = 0; id < net->ntens; id++)
+		T(id)->home = T(id)->val;
 	return nn_dnn_init(net, e);
 }
 
@@ -876,9 +995,12 @@ void nash_net_free(nash_net *net)
 		free(net->params[i].w);
 		free(net->params[i].g);
 	}
-	for (int c = 0; c < net->nchoices; c++)
+	for (int c = 0; c < net->nchoices; c++) {
 		for (int k = 0; k < net->ch[c].nb; k++)
 			free(net->ch[c].bnodes[k]);
+		free(net->ch[c].pool);
+		free(net->ch[c].gpool);
+	}
 	free(net->ch);
 	free(net->params);
 	free(net->param_tensor);
@@ -887,6 +1009,9 @@ void nash_net_free(nash_net *net)
 	free(net->hidx);
 	free(net->input_grad);
 	free(net->arena);
+	for (int k = 0; k < net->nslots; k++)
+		free(net->slots[k]);
+	free(net->slots);
 	free(net);
 }
 
@@ -992,6 +1117,14 @@ static void choice_fwd(nash_net *net, nn_node *nd, int n)
 	softmax(T(ch->alpha)->val, ch->nb, ch->p);
 	if (net->o.relax == NASH_RELAX_SAMPLE) {
 		int bt = nd->in[ch->fwd];
+		/* the output is the chosen branch: share its buffer when that
+		 * buffer is not reused while the output lives (a pool, or a
+		 * training net's own buffer) */
+		if (bt >= 0 && (T(bt)->pooled || !T(bt)->shared)) {
+			y->val = T(bt)->val;
+			return;
+		}
+		y->val = y->home;
 		if (bt < 0)
 			memset(y->val, 0, (size_t)m * sizeof(float));
 		else
@@ -1009,6 +1142,16 @@ static void choice_fwd(nash_net *net, nn_node *nd, int n)
 		#pragma omp parallel for simd schedule(static)
 		for (int64_t i = 0; i < m; i++)
 			yv[i] += pk * b[i];
+	}
+}
+
+/* Point branch k's pooled tensors at base (the pool or the arena). */
+static void branch_place(nash_net *net, nn_choice *ch, int c, int k, float *base)
+{
+	for (int j = 0; j < ch->nbnodes[k]; j++) {
+		nn_tensor *t = T(net->nodes[ch->bnodes[k][j]].out);
+		if (t->pooled && t->owner == c)
+			t->val = base + t->pool_off;
 	}
 }
 
@@ -1045,10 +1188,16 @@ static int choice_bwd(nash_net *net, nn_node *nd, int n, nash_err *e)
 			gate[k] = 0;
 			if (bt < 0)
 				continue;
-			if (sample && k != ch->fwd && T(bt)->owner == nd->a.choice.idx &&
-			    branch_eval(net, ch, k, n, e) < 0)
+			int c = nd->a.choice.idx, ev = sample && k != ch->fwd && T(bt)->owner == c;
+			if (ev && net->arena)
+				branch_place(net, ch, c, k, net->arena);
+			int rc = ev ? branch_eval(net, ch, k, n, e) : 0;
+			if (rc == 0)
+				gate[k] = dot(y->grad, T(bt)->val, m);
+			if (ev && net->arena)
+				branch_place(net, ch, c, k, ch->pool);
+			if (rc < 0)
 				return -1;
-			gate[k] = dot(y->grad, T(bt)->val, m);
 		}
 		for (int i = 0; i < ch->nb; i++) {
 			double s = 0;
@@ -1096,11 +1245,20 @@ static int check_finite(nash_net *net, int n, nash_err *e)
 		bad = !isfinite(lt->val[i]);
 	if (!bad)
 		return 0;
-	/* name the first node whose output is not finite */
+	/* name the first node whose output is not finite; an inference net has
+	 * reused its buffers, so it runs again checking after every node (the
+	 * input is intact, running statistics are left alone) */
+	int rerun = net->nslots > 0;
 	for (int i = 0; i < net->nnodes; i++) {
 		nn_node *nd = &net->nodes[i];
 		if (!nd->active)
 			continue;
+		if (rerun && !nd->constant) {
+			int rc = nd->op == OP_CHOICE ? (choice_fwd(net, nd, n), 0)
+			                             : nn_forward_node(net, nd, n, net->fwd_train ? 2 : 0, e);
+			if (rc < 0)
+				return -1;
+		}
 		nn_tensor *t = T(nd->out);
 		int64_t mm = (t->v.bs ? n : 1) * t->v.numel;
 		for (int64_t k = 0; k < mm; k++)

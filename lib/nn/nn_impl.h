@@ -49,6 +49,7 @@ typedef struct nn_tensor {
 	float *val;              /* value (batched: batch x numel) */
 	float *grad;             /* gradient (NULL when not needed) */
 	float *own_val, *own_grad; /* buffers this tensor owns (for freeing) */
+	float *home;             /* its value buffer (a sampled Choice output may point elsewhere) */
 	int producer;            /* node index or -1 */
 	int param;               /* index of its nash_param, or -1 */
 	int owner;               /* Choice index that owns it exclusively, or -1 */
@@ -58,6 +59,8 @@ typedef struct nn_tensor {
 	int gset;                /* gradient written in the current backward */
 	int nuse;                /* consumers */
 	int dead;                /* never computed (fused away) */
+	int pooled;              /* lives in its Choice's pool (sample mode) */
+	int shared;              /* inference: a buffer shared by liveness */
 	/* quantizer scale tensors */
 	int scmode;              /* SC_* when used as a scale, else -1 */
 	float *log2v;            /* SC_LEARNED: the trained log2 values (param w) */
@@ -145,9 +148,9 @@ struct nash_net {
 	int want_input_grad;
 	float *input_grad;       /* NCHW */
 	float *arena;            /* gate evaluation (sample mode) */
-	int64_t arena_size;      /* floats per image */
+	float **slots;           /* inference: shared activation buffers */
+	int nslots;
 	size_t bytes;
-	int nonfinite_node;
 	struct nn_dnn_ctx *dnn;
 	/* name index */
 	int *hidx;
