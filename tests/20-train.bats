@@ -296,8 +296,10 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	nash-train -j 1 --limit 3000 --epochs 3 --batch 16 -c mid.ckpt tfc.nash >/dev/null 2>mid.err &
 	pid=$!
 	for i in $(seq 200); do grep -q "epoch 1/3" mid.err && break; sleep 0.05; done
-	kill -TERM $pid
-	wait $pid || true
+	kill -INT $pid
+	st=0; wait $pid || st=$?
+	assert_equal "$st" 1
+	grep -q "interrupted by SIGINT at epoch .* checkpoint written to mid.ckpt" mid.err
 	run --separate-stderr nash-train -j 1 --limit 3000 --epochs 3 --batch 16 --lr 0.2 -c mid.ckpt --resume tfc.nash
 	assert_error_line nash-train 1
 	[[ "$stderr" == *"the checkpoint was made with optimizer.lr=0.1, this run has optimizer.lr=0.2"* ]]
