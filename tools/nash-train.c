@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char help[] =
@@ -68,7 +69,11 @@ static struct {
 } opt = {.data = "fashion-mnist", .crop = -1, .flip = -1};
 
 static nash_dataset *data;
-static nash_ckrun *run;      /* the checkpoint of the whole stream */
+static nash_graph **done;    /* finished graphs, for the checkpoint file */
+static int ndone;
+static nash_graph **ck;      /* the checkpoint read for --resume */
+static int nck, ck_done, ck_used;
+static long ngraph;
 static volatile sig_atomic_t stop_sig;
 
 static void on_signal(int s)
@@ -90,8 +95,12 @@ static void catch_signals(void)
 /* Write the checkpoint: the finished graphs, then cur (may be NULL). */
 static void write_ckpt(nash_graph *cur)
 {
+	if (!opt.ckpt)
+		return;
 	nash_err e = {{0}};
-	if (nash_ckrun_save(run, cur, &e) < 0)
+	done = realloc(done, sizeof *done * (size_t)(ndone + 1));
+	done[ndone] = cur;
+	if (nash_ckpt_write(opt.ckpt, done, ndone + (cur != NULL), &e) < 0)
 		die("checkpoint %s", e.msg);
 }
 
@@ -167,7 +176,7 @@ static void train_one(nash_graph *g, int resumed)
 	if (resumed)
 		note("graph %s: resuming from %s at epoch %d step %lld/%lld", g->name, opt.ckpt,
 		     nash_trainer_epoch(t) + 1, (long long)nash_trainer_step(t), (long long)steps);
-	else if (opt.ckpt) {   /* a kill before the first epoch ends can resume */
+	else if (opt.ckpt) {
 		if (nash_trainer_checkpoint(t, &e) < 0)
 			die("%s", e.msg);
 		write_ckpt(g);
@@ -205,21 +214,39 @@ static void train_one(nash_graph *g, int resumed)
 static int each(nash_graph *g, void *ctx, nash_err *e)
 {
 	(void)ctx;
-	nash_graph *use;
-	nash_ckstate st;
-	if (nash_ckrun_next(run, g, &use, &st, e) < 0)
-		return -1;
-	if (st != NASH_CK_DONE)
-		train_one(use, st == NASH_CK_RESUME);
+	long k = ngraph++;
+	nash_graph *use = g;
+	int resumed = 0;
+	if (opt.resume && k < nck) {
+		nash_graph *c = ck[k];
+		if (strcmp(c->name, g->name))
+			return nash_fail(e, "%s: graph %ld of the checkpoint is %s but the input's is %s", opt.ckpt, k + 1,
+			                 c->name, g->name);
+		if (k >= ck_done) {
+			char fp[17];
+			const char *was = nash_val_as_str(nash_val_path(c->meta, "checkpoint.input"));
+			if (nash_graph_fingerprint(g, fp, e) < 0)
+				return -1;
+			if (!was || strcmp(was, fp))
+				return nash_fail(e, "%s: graph %s of the checkpoint was trained from another input graph", opt.ckpt,
+				                 g->name);
+			resumed = 1;
+		}
+		use = c;
+		ck_used++;
+	}
+	if (!opt.resume || k >= ck_done)
+		train_one(use, resumed);
 	else if (nash_train_check_done(use, data, &opt.t, e) < 0) {
 		nash_err_prefix(e, "%s: ", opt.ckpt);
 		return -1;
 	} else
 		note("graph %s: trained already (%s)", use->name, opt.ckpt);
 	tool_write_graph(use);
-	if (nash_ckrun_finish(run, use, e) < 0) {
-		nash_err_prefix(e, "checkpoint ");
-		return -1;
+	if (opt.ckpt) {
+		done = realloc(done, sizeof *done * (size_t)(ndone + 1));
+		done[ndone++] = use == g ? nash_graph_copy(g) : use;
+		write_ckpt(NULL);
 	}
 	return 1;   /* written above */
 }
@@ -303,8 +330,14 @@ int main(int argc, char **argv)
 		die_usage("--min-lr %g is above --lr %g", t->min_lr, t->lr);
 	tool_stdout_binary();
 
-	if (!(run = nash_ckrun_new(opt.ckpt, opt.resume, &e)))
-		die("%s", e.msg);
+	if (opt.resume) {
+		struct stat st;
+		if (stat(opt.ckpt, &st) < 0)
+			die("%s: no checkpoint to resume from", opt.ckpt);
+		if ((nck = nash_ckpt_read(opt.ckpt, &ck, &e)) < 0)
+			die("%s", e.msg);
+		ck_done = nash_val_get(ck[nck - 1]->meta, "checkpoint") ? nck - 1 : nck;
+	}
 	data = nash_dataset_load(opt.data, opt.limit, opt.val_frac, t->seed, &e);
 	if (!data)
 		die("%s", e.msg);
@@ -315,9 +348,8 @@ int main(int argc, char **argv)
 	t->val_frac = opt.val_frac;
 	catch_signals();
 	tool_each_graph(argv + optind, argc - optind, each, NULL, 1);
-	if (nash_ckrun_unused(run))
-		warn("%s holds %d more graphs than the input", opt.ckpt, nash_ckrun_unused(run));
-	nash_ckrun_free(run);
+	if (opt.resume && ck_used < nck)
+		warn("%s holds %d graphs, the input only %d", opt.ckpt, nck, ck_used);
 	nash_dataset_free(data);
 	return 0;
 }

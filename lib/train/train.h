@@ -191,37 +191,6 @@ int nash_ckpt_read(const char *path, nash_graph ***out, nash_err *e);
  * resumed run can check it got the same input. */
 int nash_graph_fingerprint(const nash_graph *g, char out[17], nash_err *e);
 
-/* A run over a stream of graphs, checkpointed in one file: the graphs
- * finished so far (kept in memory), then the one in training. Any loop can
- * use it (nash-train's, the search's): the state of the graph in training
- * lives in its meta.checkpoint, whose "input" key must hold the
- * fingerprint of the input graph it came from (nash_trainer_checkpoint
- * writes it). */
-typedef struct nash_ckrun nash_ckrun;
-typedef enum {
-	NASH_CK_FRESH = 0,   /* not in the checkpoint: start from the input */
-	NASH_CK_RESUME,      /* in training: continue from the checkpoint's graph */
-	NASH_CK_DONE         /* finished: the checkpoint's graph is the result */
-} nash_ckstate;
-/* path NULL: no checkpoint (next always says FRESH, save and finish do
- * nothing). resume: read the file first; a missing or malformed file is an
- * error naming it. */
-nash_ckrun *nash_ckrun_new(const char *path, int resume, nash_err *e);
-void nash_ckrun_free(nash_ckrun *r);
-/* The next input graph g of the stream and what the checkpoint holds for
- * it: *use is g (FRESH) or the checkpoint's graph (RESUME, DONE; owned by
- * the run). -1 when the checkpoint's graph has another name, or (RESUME)
- * was made from another input graph. */
-int nash_ckrun_next(nash_ckrun *r, nash_graph *g, nash_graph **use, nash_ckstate *st, nash_err *e);
-/* Write the checkpoint: the finished graphs, then cur (NULL: none). */
-int nash_ckrun_save(nash_ckrun *r, const nash_graph *cur, nash_err *e);
-/* g is finished: keep it (a copy, unless it came from the checkpoint) and
- * write the checkpoint (not for a graph the checkpoint held as finished:
- * the file already says so). */
-int nash_ckrun_finish(nash_ckrun *r, nash_graph *g, nash_err *e);
-/* Graphs of the checkpoint that no input graph has asked for yet. */
-int nash_ckrun_unused(const nash_ckrun *r);
-
 /* ------------------------------------------------------------- progress */
 
 typedef struct nash_progress {

@@ -87,7 +87,6 @@ static void test_sgd(void)
 	/* learned quantizer scales are not decayed; state buffers are ignored */
 	o.wd = 0.5;
 	nash_param s = mkparam("s", NASH_P_QSCALE, 2, w0), st = mkparam("st", NASH_P_STATE, 2, w0);
-	free(st.g);
 	st.g = NULL;
 	nash_param *ss[2] = {&s, &st};
 	opt = nash_optim_new(&o, ss, 2);
@@ -408,71 +407,6 @@ static void test_batcher(void)
 	nash_val_free(rs);
 	nash_dataset_free(d);
 	nash_dataset_free(d2);
-}
-
-static void test_ckrun(void)
-{
-	nash_err e = {{0}};
-	char *path = nash_strfmt("%s/run.ckpt", tmpdir);
-	nash_model_opts mo = {.arch = "tfc", .name = "a"};
-	nash_graph *a = nash_model_build(&mo, &e);
-	mo.name = "b";
-	nash_graph *b = nash_model_build(&mo, &e), *b_in = nash_graph_copy(b);
-	nash_graph *a_in = nash_graph_copy(a);
-	char fp[17];
-	nash_graph_fingerprint(b, fp, &e);
-
-	nash_ckrun *r = nash_ckrun_new(path, 0, &e);
-	nash_graph *use;
-	nash_ckstate st;
-	CHECK(nash_ckrun_next(r, a, &use, &st, &e) == 0 && st == NASH_CK_FRESH && use == a, "fresh run: the input");
-	nash_val_set(nash_meta(a, "train"), "top1", nash_val_f64(1));
-	CHECK(nash_ckrun_finish(r, a, &e) == 0, "finish a: %s", e.msg);
-	CHECK(nash_ckrun_next(r, b, &use, &st, &e) == 0 && st == NASH_CK_FRESH, "b: fresh");
-	nash_tensor_f32(b, b->nodes[1]->in[1])[0] = 42;   /* training moved a weight */
-	nash_val_set(nash_meta(b, "checkpoint"), "input", nash_val_str(fp));
-	CHECK(nash_ckrun_save(r, b, &e) == 0, "save with b in training: %s", e.msg);
-	nash_ckrun_free(r);
-
-	r = nash_ckrun_new(path, 1, &e);
-	CHECK(r && nash_ckrun_unused(r) == 2, "resume: two graphs waiting");
-	CHECK(nash_ckrun_next(r, a_in, &use, &st, &e) == 0 && st == NASH_CK_DONE && use != a_in &&
-	      nash_val_path(use->meta, "train.top1"), "a: done, from the checkpoint");
-	nash_ckrun_finish(r, use, &e);
-	nash_graph **rd;
-	int n = nash_ckpt_read(path, &rd, &e);
-	CHECK(n == 2 && nash_val_get(rd[1]->meta, "checkpoint"), "finishing a graph the checkpoint had finished keeps the file");
-	for (int i = 0; i < n; i++)
-		nash_graph_free(rd[i]);
-	free(rd);
-	CHECK(nash_ckrun_next(r, b_in, &use, &st, &e) == 0 && st == NASH_CK_RESUME &&
-	      nash_tensor_f32(use, use->nodes[1]->in[1])[0] == 42, "b: resumed with its trained weights");
-	mo.name = "c";
-	nash_graph *c = nash_model_build(&mo, &e);
-	CHECK(nash_ckrun_next(r, c, &use, &st, &e) == 0 && st == NASH_CK_FRESH && use == c, "c: beyond, fresh");
-	nash_ckrun_free(r);
-
-	r = nash_ckrun_new(path, 1, &e);
-	CHECK(nash_ckrun_next(r, c, &use, &st, &e) < 0 && strstr(e.msg, "graph 1 of the checkpoint is a but the input's is c"),
-	      "another graph: %s", e.msg);
-	nash_ckrun_free(r);
-	r = nash_ckrun_new(path, 1, &e);
-	nash_ckrun_next(r, a_in, &use, &st, &e);
-	nash_tensor_f32(b_in, b_in->nodes[1]->in[1])[0] += 1;
-	CHECK(nash_ckrun_next(r, b_in, &use, &st, &e) < 0 && strstr(e.msg, "trained from another input graph"),
-	      "another input graph: %s", e.msg);
-	nash_ckrun_free(r);
-	unlink(path);
-	CHECK(!nash_ckrun_new(path, 1, &e) && strstr(e.msg, "run.ckpt: no checkpoint to resume from"), "missing: %s",
-	      e.msg);
-	r = nash_ckrun_new(NULL, 0, &e);
-	CHECK(nash_ckrun_next(r, a_in, &use, &st, &e) == 0 && st == NASH_CK_FRESH && nash_ckrun_save(r, a_in, &e) == 0 &&
-	      nash_ckrun_finish(r, a_in, &e) == 0, "no checkpoint: every call is a no-op");
-	nash_ckrun_free(r);
-	free(path);
-	nash_graph *gs[] = {a, b, a_in, b_in, c};
-	for (int i = 0; i < 5; i++)
-		nash_graph_free(gs[i]);
 }
 
 /* ----------------------------------------------------- nets and training */
@@ -807,7 +741,6 @@ int main(void)
 	test_batcher();
 	test_progress();
 	test_ckpt();
-	test_ckrun();
 	test_evaluate();
 	test_trainer();
 	rmdir(tmpdir);
