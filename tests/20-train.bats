@@ -279,6 +279,17 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	run nash-dump two.ckpt
 	assert_equal "${#lines[@]}" 2
 	[ "$(meta two.ckpt train.epochs)" = 2 ]
+	# killed again once the second graph resumes: the checkpoint still holds
+	# the finished first graph and the second one's state
+	nash-train -j 1 --limit 4000 --batch 8 --epochs 2 -c two.ckpt --resume two.nash >/dev/null 2>res.err &
+	pid=$!
+	for i in $(seq 400); do grep -q "graph two: resuming from two.ckpt" res.err && break; sleep 0.02; done
+	kill -KILL $pid
+	st=0; wait $pid || st=$?
+	assert_equal "$st" 137
+	grep -q "graph one: trained already (two.ckpt)" res.err
+	run nash-dump --meta checkpoint.format two.ckpt
+	assert_output "$(printf 'one\tnull\ntwo\t1')"
 	nash-train -j 1 --limit 4000 --batch 8 --epochs 2 -c two.ckpt --resume -q two.nash >two-res.nash
 	[ "$(tensors two-res.nash)" = "$(tensors two-full.nash)" ]
 }

@@ -246,7 +246,10 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 	if (opt.ckpt) {
 		done = realloc(done, sizeof *done * (size_t)(ndone + 1));
 		done[ndone++] = use == g ? nash_graph_copy(g) : use;
-		write_ckpt(NULL);
+		/* a graph the checkpoint holds as finished changes nothing in it;
+		 * rewriting now would drop the state of the graph in training */
+		if (!(opt.resume && k < ck_done))
+			write_ckpt(NULL);
 	}
 	return 1;   /* written above */
 }

@@ -87,6 +87,7 @@ static void test_sgd(void)
 	/* learned quantizer scales are not decayed; state buffers are ignored */
 	o.wd = 0.5;
 	nash_param s = mkparam("s", NASH_P_QSCALE, 2, w0), st = mkparam("st", NASH_P_STATE, 2, w0);
+	free(st.g);
 	st.g = NULL;
 	nash_param *ss[2] = {&s, &st};
 	opt = nash_optim_new(&o, ss, 2);
