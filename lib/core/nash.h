@@ -357,7 +357,9 @@ int nash_read_graphs_file(const char *path, nash_graph ***out, nash_err *e);
 /* ----------------------------------------------------------- files, misc */
 
 /* Write data to path atomically: a temporary file in the same directory,
- * fsync, rename. Nothing is left behind on failure. */
+ * fsync, rename. Nothing is left behind on failure. A path naming a
+ * device or FIFO (/dev/null, /dev/full) is written in place instead; a
+ * symbolic link is followed, so the file it names is replaced. */
 int nash_write_file_atomic(const char *path, const void *data, size_t n,
                            nash_err *e);
 /* Temporary path next to path (path + ".tmp.<pid>.<n>"), malloc'd. */

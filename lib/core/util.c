@@ -202,9 +202,42 @@ int nash_write_all(int fd, const void *buf, size_t n, nash_err *e)
 	return 0;
 }
 
+/* A target that exists and is not a regular file (/dev/null, /dev/full,
+ * a FIFO) is written in place: renaming over it would replace the device
+ * with a file (as root) and a temporary file would land next to it. */
+static int write_in_place(const char *path, const void *data, size_t n, nash_err *e)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return nash_fail(e, "%s: cannot open: %s", path, strerror(errno));
+	if (nash_write_all(fd, data, n, e) < 0) {
+		nash_err_prefix(e, "%s: ", path);
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0)
+		return nash_fail(e, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
 int nash_write_file_atomic(const char *path, const void *data, size_t n,
                            nash_err *e)
 {
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return nash_fail(e, "%s: is a directory", path);
+		return write_in_place(path, data, n, e);
+	}
+	/* through a symbolic link, replace the file it points to, not the link */
+	char *real = NULL;
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		real = realpath(path, NULL);
+	if (real) {
+		int rc = nash_write_file_atomic(real, data, n, e);
+		free(real);
+		return rc;
+	}
 	char *tmp = nash_tmp_path(path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {

@@ -20,7 +20,9 @@
 void nash_qrange(int bits, int is_signed, int narrow, double *lo, double *hi);
 /* Round to nearest, ties to even (QONNX "ROUND"). */
 double nash_round_even(double x);
-/* q = clamp(round(x/scale + zeropt), lo, hi) as an integer-valued double. */
+/* q = clamp(round(x/scale + zeropt), lo, hi) as an integer-valued double,
+ * computed in float32 (x/scale divided, not multiplied by a reciprocal)
+ * exactly as the engine's fake quantization does. */
 double nash_quant_int(double x, double scale, double zeropt, double lo, double hi);
 /* Stats scales of a weight tensor laid out as rows (output channels) of
  * per_row elements: max|W_r| / hi for integer quantizers (hi = 2^(b-1)-1),

@@ -26,7 +26,10 @@ double nash_round_even(double x)
 
 double nash_quant_int(double x, double scale, double zeropt, double lo, double hi)
 {
-	double q = nash_round_even(x / scale + zeropt);
+	/* float32 arithmetic, as the engine, QONNX's reference and torch compute
+	 * it: at exact ties a double division can round the other way */
+	float u = (float)x / (float)scale + (float)zeropt;
+	double q = nash_round_even((double)u);
 	return q < lo ? lo : q > hi ? hi : q;
 }
 

@@ -6,6 +6,7 @@
 #include <msgpack.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 /* A small conv net built with the builder API. */
@@ -309,6 +310,29 @@ int main(void)
 		free(j);
 		nash_val_free(m);
 		CHECK(nash_glob("stage*.conv?", "stage1.conv2") && !nash_glob("stage*.fc", "stage1.conv"), "glob");
+	}
+
+	/* atomic files: devices are written in place, links followed */
+	{
+		struct stat st;
+		CHECK(nash_write_file_atomic("/dev/null", "x", 1, &e) == 0, "write to /dev/null (%s)", e.msg);
+		if (access("/dev/full", W_OK) == 0) {
+			CHECK(nash_write_file_atomic("/dev/full", "x", 1, &e) < 0 && strstr(e.msg, "/dev/full"),
+			      "/dev/full fails: %s", e.msg);
+			CHECK(stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode), "/dev/full is still a device");
+		}
+		char dir[] = "/tmp/nash-core-XXXXXX", f[64], l[64];
+		CHECK(mkdtemp(dir) != NULL, "temporary directory");
+		snprintf(f, sizeof f, "%s/file", dir);
+		snprintf(l, sizeof l, "%s/link", dir);
+		CHECK(nash_write_file_atomic(f, "one", 3, &e) == 0 && symlink("file", l) == 0, "file and link");
+		CHECK(nash_write_file_atomic(l, "two!", 4, &e) == 0, "write through the link (%s)", e.msg);
+		CHECK(lstat(l, &st) == 0 && S_ISLNK(st.st_mode) && stat(f, &st) == 0 && st.st_size == 4,
+		      "the link stays a link, its file is replaced");
+		CHECK(nash_write_file_atomic(dir, "x", 1, &e) < 0 && strstr(e.msg, "directory"), "a directory: %s", e.msg);
+		unlink(l);
+		unlink(f);
+		rmdir(dir);
 	}
 
 	free(b1);
