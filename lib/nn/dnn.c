@@ -181,18 +181,28 @@ static int conv_bwd_ref(nash_net *net, nn_node *nd, int n, int gx, int gw, int g
 /* ------------------------------------------------------------- oneDNN */
 #define NCACHE 3
 
+/* A node's weights in one layout, shared by its batch-size entries:
+ * refreshed once per parameter version. */
+typedef struct wslot {
+	dnnl_memory_desc_t md;
+	float *p;
+	int64_t stamp;
+} wslot;
+
 typedef struct centry {
 	int n;
 	int64_t used;
 	dnnl_primitive_t fwd, bwdd, bwdw;
 	dnnl_primitive_t r_fwd, r_bwdd, r_dw;  /* weight reorders, NULL if formats match */
 	dnnl_memory_desc_t src, dst, wuser, bias, wfwd, wbwdd, wdw;
-	float *wf, *wb, *dwb;                   /* weights in the fwd / bwd-data / bwd-weights formats */
-	int64_t stamp_f, stamp_b;
+	int sf, sb, sd;                         /* slots of the fwd / bwd-data / bwd-weights layouts */
 } centry;
 
+#define NSLOT (3 * NCACHE)
 struct nn_dnn {
 	centry c[NCACHE];
+	wslot s[NSLOT];
+	int nslot;
 	int fallback;      /* oneDNN refused: direct loops */
 };
 
@@ -243,10 +253,23 @@ static void centry_free(centry *c)
 	for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
 		if (*ps[i])
 			dnnl_primitive_destroy(*ps[i]);
-	free(c->wf);
-	free(c->wb);
-	free(c->dwb);
 	memset(c, 0, sizeof *c);
+	c->sf = c->sb = c->sd = -1;
+}
+
+/* The node's buffer for weights in layout md (created on first use). */
+static int slot_for(nash_net *net, struct nn_dnn *d, const dnnl_memory_desc_t *md)
+{
+	for (int k = 0; k < d->nslot; k++)
+		if (dnnl_memory_desc_equal(&d->s[k].md, md))
+			return k;
+	if (d->nslot == NSLOT)
+		return -1;
+	wslot *w = &d->s[d->nslot];
+	w->md = *md;
+	w->p = nn_falloc(net, dnnl_memory_desc_get_size(md) / sizeof(float) + 16);
+	w->stamp = -1;
+	return d->nslot++;
 }
 
 void nn_dnn_free(nash_net *net)
@@ -260,6 +283,8 @@ void nn_dnn_free(nash_net *net)
 			continue;
 		for (int k = 0; k < NCACHE; k++)
 			centry_free(&d->c[k]);
+		for (int k = 0; k < d->nslot; k++)
+			free(d->s[k].p);
 		free(d);
 		net->nodes[i].dnn = NULL;
 	}
@@ -307,6 +332,7 @@ static dnnl_status_t make_reorder(nash_net *net, const dnnl_memory_desc_t *from,
 
 static dnnl_status_t build(nash_net *net, nn_node *nd, int n, centry *ce)
 {
+	struct nn_dnn *d = nd->dnn;
 	nn_dnn_ctx *c = net->dnn;
 	const nn_conv *p = &nd->a.conv;
 	int64_t G = p->group;
@@ -316,6 +342,7 @@ static dnnl_status_t build(nash_net *net, nn_node *nd, int n, centry *ce)
 	dnnl_memory_desc_t wany, dwany;
 	int wn = G > 1 ? 5 : 4;
 	dnnl_status_t st;
+	ce->sf = ce->sb = ce->sd = -1;
 	int has_bias = nd->in[2] >= 0;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_primitive_desc_t fpd = NULL, bdpd = NULL, bwpd = NULL;
@@ -338,8 +365,8 @@ static dnnl_status_t build(nash_net *net, nn_node *nd, int n, centry *ce)
 	scratch_need(net, fpd);
 	TRY(dnnl_primitive_create(&ce->fwd, fpd));
 	TRY(make_reorder(net, &ce->wuser, &ce->wfwd, &ce->r_fwd));
-	if (ce->r_fwd)
-		ce->wf = nn_falloc(net, dnnl_memory_desc_get_size(&ce->wfwd) / sizeof(float) + 16);
+	if (ce->r_fwd && (ce->sf = slot_for(net, d, &ce->wfwd)) < 0)
+		TRY(dnnl_out_of_memory);
 	if (net->o.train) {
 		dnnl_convolution_desc_t bd_, bw_;
 		TRY(dnnl_dilated_convolution_backward_data_desc_init(&bd_, dnnl_convolution_direct, &ce->src, &wany, &ce->dst,
@@ -349,8 +376,8 @@ static dnnl_status_t build(nash_net *net, nn_node *nd, int n, centry *ce)
 		scratch_need(net, bdpd);
 		TRY(dnnl_primitive_create(&ce->bwdd, bdpd));
 		TRY(make_reorder(net, &ce->wuser, &ce->wbwdd, &ce->r_bwdd));
-		if (ce->r_bwdd)
-			ce->wb = nn_falloc(net, dnnl_memory_desc_get_size(&ce->wbwdd) / sizeof(float) + 16);
+		if (ce->r_bwdd && (ce->sb = slot_for(net, d, &ce->wbwdd)) < 0)
+			TRY(dnnl_out_of_memory);
 		TRY(dnnl_dilated_convolution_backward_weights_desc_init(&bw_, dnnl_convolution_direct, &ce->src, &dwany,
 		                                                        has_bias ? &ce->bias : NULL, &ce->dst, strides,
 		                                                        dil, pl, pr));
@@ -359,10 +386,9 @@ static dnnl_status_t build(nash_net *net, nn_node *nd, int n, centry *ce)
 		scratch_need(net, bwpd);
 		TRY(dnnl_primitive_create(&ce->bwdw, bwpd));
 		TRY(make_reorder(net, &ce->wdw, &ce->wuser, &ce->r_dw));
-		if (ce->r_dw)
-			ce->dwb = nn_falloc(net, dnnl_memory_desc_get_size(&ce->wdw) / sizeof(float) + 16);
+		if (ce->r_dw && (ce->sd = slot_for(net, d, &ce->wdw)) < 0)
+			TRY(dnnl_out_of_memory);
 	}
-	ce->stamp_f = ce->stamp_b = -1;
 out:
 #undef TRY
 	if (fpd)
@@ -436,16 +462,25 @@ static dnnl_status_t run(nash_net *net, dnnl_primitive_t prim, const xarg *a, in
 	return st;
 }
 
+/* Weight reorders are small: below 64 K elements they run on one thread
+ * (a parallel region costs a barrier, and on a busy machine a barrier
+ * waits for a parked thread). */
 static dnnl_status_t reorder(nash_net *net, dnnl_primitive_t r, const dnnl_memory_desc_t *from, const void *src,
                              const dnnl_memory_desc_t *to, void *dst)
 {
 	xarg a[2] = {{DNNL_ARG_FROM, from, (void *)src}, {DNNL_ARG_TO, to, dst}};
-	return run(net, r, a, 2, 0);
+	int small = dnnl_memory_desc_get_size(to) < 65536 * sizeof(float), saved = omp_get_max_threads();
+	if (small)
+		omp_set_num_threads(1);
+	dnnl_status_t st = run(net, r, a, 2, 0);
+	if (small)
+		omp_set_num_threads(saved);
+	return st;
 }
 
 static void add_into(float *dst, const float *src, int64_t m)
 {
-	#pragma omp parallel for simd schedule(static)
+	#pragma omp parallel for simd schedule(static) num_threads(m >= 32768 ? omp_get_max_threads() : 1)
 	for (int64_t i = 0; i < m; i++)
 		dst[i] += src[i];
 }
@@ -459,13 +494,14 @@ int nn_conv_fwd(nash_net *net, nn_node *nd, int n, nash_err *e)
 		return conv_fwd_ref(net, nd, n);
 	const float *w = T(nd->in[1])->val;
 	dnnl_status_t st;
-	if (ce->r_fwd && ce->stamp_f != net->version) {
-		if ((st = reorder(net, ce->r_fwd, &ce->wuser, w, &ce->wfwd, ce->wf)) != dnnl_success)
+	wslot *ws = ce->r_fwd ? &((struct nn_dnn *)nd->dnn)->s[ce->sf] : NULL;
+	if (ws && ws->stamp != net->version) {
+		if ((st = reorder(net, ce->r_fwd, &ce->wuser, w, &ce->wfwd, ws->p)) != dnnl_success)
 			return DNNL_FAIL("weight reorder", st);
-		ce->stamp_f = net->version;
+		ws->stamp = net->version;
 	}
 	xarg a[4] = {{DNNL_ARG_SRC, &ce->src, T(nd->in[0])->val},
-	             {DNNL_ARG_WEIGHTS, &ce->wfwd, ce->r_fwd ? ce->wf : (void *)w},
+	             {DNNL_ARG_WEIGHTS, &ce->wfwd, ws ? ws->p : (void *)w},
 	             {DNNL_ARG_DST, &ce->dst, T(nd->out)->val},
 	             {DNNL_ARG_BIAS, &ce->bias, nd->in[2] >= 0 ? T(nd->in[2])->val : NULL}};
 	if ((st = run(net, ce->fwd, a, nd->in[2] >= 0 ? 4 : 3, 1)) != dnnl_success)
@@ -482,16 +518,18 @@ int nn_conv_bwd(nash_net *net, nn_node *nd, int n, int gx, int gw, int gb, nash_
 	const nn_conv *p = &nd->a.conv;
 	nn_tensor *x = T(nd->in[0]), *wt = T(nd->in[1]), *y = T(nd->out);
 	dnnl_status_t st;
+	struct nn_dnn *d = nd->dnn;
 	if (gx) {
-		if (ce->r_bwdd && ce->stamp_b != net->version) {
-			if ((st = reorder(net, ce->r_bwdd, &ce->wuser, wt->val, &ce->wbwdd, ce->wb)) != dnnl_success)
+		wslot *ws = ce->r_bwdd ? &d->s[ce->sb] : NULL;
+		if (ws && ws->stamp != net->version) {
+			if ((st = reorder(net, ce->r_bwdd, &ce->wuser, wt->val, &ce->wbwdd, ws->p)) != dnnl_success)
 				return DNNL_FAIL("weight reorder", st);
-			ce->stamp_b = net->version;
+			ws->stamp = net->version;
 		}
 		int64_t m = (int64_t)n * p->h * p->w * p->c;
 		float *dst = gx == 2 ? grow(net, &c->tmp, &c->tmp_size, (size_t)m) : x->grad;
 		xarg a[3] = {{DNNL_ARG_DIFF_DST, &ce->dst, y->grad},
-		             {DNNL_ARG_WEIGHTS, &ce->wbwdd, ce->r_bwdd ? ce->wb : wt->val},
+		             {DNNL_ARG_WEIGHTS, &ce->wbwdd, ws ? ws->p : wt->val},
 		             {DNNL_ARG_DIFF_SRC, &ce->src, dst}};
 		if ((st = run(net, ce->bwdd, a, 3, 1)) != dnnl_success)
 			return DNNL_FAIL("backward data", st);
@@ -501,7 +539,8 @@ int nn_conv_bwd(nash_net *net, nn_node *nd, int n, int gx, int gw, int gb, nash_
 	if (gw || gb) {
 		int64_t nw = p->m * (p->c / p->group) * p->kh * p->kw;
 		float *wtmp = grow(net, &c->wtmp, &c->wtmp_size, (size_t)(nw + p->m));
-		float *dw = gw == 1 && !ce->r_dw ? wt->grad : ce->r_dw ? ce->dwb : wtmp;
+		float *dwb = ce->r_dw ? d->s[ce->sd].p : NULL;
+		float *dw = gw == 1 && !ce->r_dw ? wt->grad : ce->r_dw ? dwb : wtmp;
 		float *db = gb == 1 ? T(nd->in[2])->grad : wtmp + nw;
 		xarg a[4] = {{DNNL_ARG_SRC, &ce->src, x->val},
 		             {DNNL_ARG_DIFF_DST, &ce->dst, y->grad},
@@ -512,7 +551,7 @@ int nn_conv_bwd(nash_net *net, nn_node *nd, int n, int gx, int gw, int gb, nash_
 		if (gw) {
 			if (ce->r_dw) {
 				float *to = gw == 1 ? wt->grad : wtmp;
-				if ((st = reorder(net, ce->r_dw, &ce->wdw, ce->dwb, &ce->wuser, to)) != dnnl_success)
+				if ((st = reorder(net, ce->r_dw, &ce->wdw, dwb, &ce->wuser, to)) != dnnl_success)
 					return DNNL_FAIL("weight gradient reorder", st);
 				if (gw == 2)
 					add_into(wt->grad, wtmp, nw);

@@ -655,7 +655,6 @@ static void branch_pools(nash_net *net)
 	}
 	if (net->o.train && arena) {
 		net->arena = nn_falloc(net, (size_t)arena);
-		net->arena_size = arena;
 	}
 }
 
@@ -954,6 +953,8 @@ static int compile(nash_net *net, nash_err *e)
 				t->own_grad = t->grad = nn_falloc(net, (size_t)t->v.numel);
 		}
 	}
+	for (int id = 0; id < net->ntens; id++)
+		T(id)->home = T(id)->val;
 	return nn_dnn_init(net, e);
 }
 
@@ -1116,6 +1117,14 @@ static void choice_fwd(nash_net *net, nn_node *nd, int n)
 	softmax(T(ch->alpha)->val, ch->nb, ch->p);
 	if (net->o.relax == NASH_RELAX_SAMPLE) {
 		int bt = nd->in[ch->fwd];
+		/* the output is the chosen branch: share its buffer when that
+		 * buffer is not reused while the output lives (a pool, or a
+		 * training net's own buffer) */
+		if (bt >= 0 && (T(bt)->pooled || !T(bt)->shared)) {
+			y->val = T(bt)->val;
+			return;
+		}
+		y->val = y->home;
 		if (bt < 0)
 			memset(y->val, 0, (size_t)m * sizeof(float));
 		else

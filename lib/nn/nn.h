@@ -63,10 +63,19 @@ typedef struct nash_net_opts {
 
 /* Compile a validated graph. The net copies the float parameters it
  * trains; nash_net_sync writes them back. Fails naming the node for an
- * op the engine cannot run, a non-float parameter or a graph that does not
- * end in one logits tensor (K or K x 1 x 1). Elementwise neighbours (Relu,
+ * op the engine cannot run, an attribute it does not support, a non-float
+ * parameter or a graph that does not end in one logits tensor (K or
+ * K x 1 x 1). Activations are kept channels last inside (the API is
+ * NCHW); convolutions run on oneDNN, elementwise neighbours (Relu,
  * quantizers) of BatchNormalization and Add nodes run fused into them.
- * Debugging aids read from the environment at compile time:
+ * With threads = 1 results are bit-identical run to run. OpenMP threads
+ * spin at barriers by default: on a machine busier than its cores,
+ * OMP_WAIT_POLICY=passive in the environment is much faster.
+ * Quantizers train as nash-ops(7) says: straight-through rounding, no
+ * input gradient where clamped, LSQ gradients for learned scales (log2
+ * domain; a Trunc whose scale tensor is a learned one adds its share);
+ * stats and product scales are recomputed from their sources and pass no
+ * gradient. Debugging aids read from the environment at compile time:
  * NASH_NN_NO_FUSE=1 runs every node on its own, NASH_NN_NO_DNNL=1 runs
  * convolutions as direct loops instead of oneDNN. */
 nash_net *nash_net_new(nash_graph *g, const nash_net_opts *o, nash_err *e);
@@ -85,14 +94,17 @@ void nash_net_train_mode(nash_net *net, int on);
 void nash_net_params_changed(nash_net *net);
 
 /* Forward n <= batch images, float32 N x C x H x W (each the graph input's
- * shape, values pixel/255). Non-finite outputs are an error. */
+ * shape, values pixel/255). A non-finite input value is refused; non-finite
+ * logits are an error naming the first node whose output is not finite. */
 int nash_net_forward(nash_net *net, const float *x, int n, nash_err *e);
 /* Logits of the last forward, n x k row-major. */
 const float *nash_net_logits(const nash_net *net, int *k);
 
 /* Softmax cross-entropy of the last forward against labels (mean over n),
  * label smoothing eps in [0, 1); sets the gradient backward starts from.
- * top1/top5 (may be NULL) receive the counts of correct predictions. */
+ * top1/top5 (may be NULL) receive the counts of correct predictions (ties
+ * rank the lower class first). A label outside 0..k-1 or a bad eps gives
+ * NaN and no gradient. */
 double nash_net_loss(nash_net *net, const int *labels, double smoothing,
                      int *top1, int *top5);
 

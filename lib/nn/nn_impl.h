@@ -49,6 +49,7 @@ typedef struct nn_tensor {
 	float *val;              /* value (batched: batch x numel) */
 	float *grad;             /* gradient (NULL when not needed) */
 	float *own_val, *own_grad; /* buffers this tensor owns (for freeing) */
+	float *home;             /* its value buffer (a sampled Choice output may point elsewhere) */
 	int producer;            /* node index or -1 */
 	int param;               /* index of its nash_param, or -1 */
 	int owner;               /* Choice index that owns it exclusively, or -1 */
@@ -149,9 +150,7 @@ struct nash_net {
 	float *arena;            /* gate evaluation (sample mode) */
 	float **slots;           /* inference: shared activation buffers */
 	int nslots;
-	int64_t arena_size;      /* floats per image */
 	size_t bytes;
-	int nonfinite_node;
 	struct nn_dnn_ctx *dnn;
 	/* name index */
 	int *hidx;

@@ -454,7 +454,7 @@ HOT static void pool_fwd(const nn_pool *p, const float *x, float *y, int n, int 
 						if (max) {
 							#pragma omp simd
 							for (int64_t c = 0; c < C; c++)
-								yp[c] = xp[c] > yp[c] ? xp[c] : yp[c];
+								yp[c] = xp[c] > yp[c] || xp[c] != xp[c] ? xp[c] : yp[c]; /* NaN wins */
 						} else {
 							#pragma omp simd
 							for (int64_t c = 0; c < C; c++)

@@ -1,7 +1,8 @@
 /* bench_nn.c - training speed of the engine as a fraction of this
  * machine's fp32 GEMM peak, measured in one run: ResNet18 (small-input
  * stem, 1x28x28, batch 64) at widths 16 and 64, float and fake-quant
- * (w2a2, 8-bit first and last layer), peak memory, and the cost of the
+ * (nash-quant --preset w2a2: 2-bit weights and activations, 8-bit first
+ * and last layers and adders), peak memory, and the cost of the
  * NASH sampled-path search relative to plain training.
  *
  * On a busy machine (load average above the CPU count) it re-executes
@@ -11,6 +12,7 @@
  * (default 2) the threads. */
 #include "models/models.h"
 #include "nn/nn.h"
+#include "quant/quant.h"
 
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -32,81 +34,19 @@ static void die(const char *what, const nash_err *e)
 }
 
 /* ----------------------------------------------- fake-quant insertion */
-/* w2a2 with 8-bit first and last layers, per nash-ops(7): an 8-bit input
- * quantizer, per-output-channel stats weight quantizers, a learned unsigned
- * activation quantizer after every Relu, and the stage-shared signed 8-bit
- * adder quantizer on both inputs of every Add. */
-static void scalar(nash_graph *g, const char *name, float v)
-{
-	nash_tensor *t = nash_tensor_add(g, name, NASH_F32, 0, NULL);
-	*(float *)t->data = v;
-}
-
-static nash_node *quant(nash_graph *g, const char *x, const char *out, const char *scale, int bits, int sgn,
-                        int narrow, const char *mode, const char *target)
-{
-	char z[256], b[256];
-	snprintf(z, sizeof z, "%s.zeropt", out);
-	snprintf(b, sizeof b, "%s.bitwidth", out);
-	scalar(g, z, 0);
-	scalar(g, b, (float)bits);
-	nash_node *n = nash_node_add(g, "Quant", out, (const char *[]){x, scale, z, b, NULL}, (const char *[]){out, NULL});
-	nash_attr_set_int(n, "signed", sgn);
-	nash_attr_set_int(n, "narrow", narrow);
-	nash_attr_set_str(n, "scale_mode", mode);
-	nash_attr_set_str(n, "target", target);
-	return n;
-}
-
+/* w2a2 with 8-bit first and last layers: what nash-quant --preset w2a2
+ * makes (lib/quant). */
 static void fake_quant(nash_graph *g)
 {
 	nash_err e;
-	char nm[256], sc[256];
-	int nn = g->nnodes;
-	/* input */
-	nash_graph_replace_uses(g, "input", "input.q");
-	scalar(g, "input.q.scale", 1.0f / 255);
-	quant(g, "input", "input.q", "input.q.scale", 8, 0, 0, "const", "input");
-	for (int i = 0; i < nn; i++) {
-		nash_node *n = g->nodes[i];
-		if (!strcmp(n->op, "Conv") || !strcmp(n->op, "Gemm")) {
-			nash_tensor *w = nash_tensor_find(g, n->in[1]);
-			int first_last = !strcmp(n->name, "stem.conv") || !strcmp(n->op, "Gemm");
-			int64_t shape[4] = {w->shape[0], 1, 1, 1};
-			snprintf(sc, sizeof sc, "%s.qscale", w->name);
-			nash_tensor *s = nash_tensor_add(g, sc, NASH_F32, w->ndim, shape);
-			int bits = first_last ? 8 : 2;
-			nash_qscale_stats(w->data, w->shape[0], nash_tensor_numel(w) / w->shape[0], bits, 0, s->data);
-			snprintf(nm, sizeof nm, "%s.q", w->name);
-			char wname[256];
-			snprintf(wname, sizeof wname, "%s", w->name);
-			nash_node_set_in(n, 1, nm);
-			quant(g, wname, nm, sc, bits, 1, 1, "stats", "weight");
-		} else if (!strcmp(n->op, "Relu")) {
-			char r[256];
-			snprintf(r, sizeof r, "%s", n->out[0]);
-			snprintf(nm, sizeof nm, "%s.q", r);
-			snprintf(sc, sizeof sc, "%s.q.scale", r);
-			nash_graph_replace_uses(g, r, nm);
-			scalar(g, sc, 0.5f);
-			quant(g, r, nm, sc, 2, 0, 0, "learned", "act");
-		} else if (!strcmp(n->op, "Add")) {
-			int cell = (int)nash_attr_int(n, "cell", 0);
-			snprintf(sc, sizeof sc, "cell%d.adder.scale", cell);
-			if (!nash_tensor_find(g, sc))
-				scalar(g, sc, 10.0f / 127);
-			for (int k = 0; k < 2; k++) {
-				char x[256];
-				snprintf(x, sizeof x, "%s", n->in[k]);
-				snprintf(nm, sizeof nm, "%s.in%d.q", n->name, k);
-				nash_node_set_in(n, k, nm);
-				quant(g, x, nm, sc, 8, 1, 1, "learned", "adder");
-			}
-		}
-	}
-	/* the graph output is unchanged (logits from the Gemm) */
-	if (nash_graph_toposort(g, &e) < 0 || nash_graph_validate(g, &e) < 0)
-		die("fake-quant graph", &e);
+	nash_quant_opts o = {.preset = "w2a2"};
+	nash_quant_result r = {0};
+	if (nash_quant_preset("w2a2", "resnet18", &o.bits, &e) < 0)
+		die("nash-quant w2a2", &e);
+	nash_quant_resolve(&o.bits, "resnet18");
+	if (nash_quant_apply(g, &o, &r, &e) < 0)
+		die("nash-quant w2a2", &e);
+	nash_quant_result_free(&r);
 }
 
 /* ------------------------------------------------------------ training */
@@ -339,8 +279,10 @@ int main(int argc, char **argv)
 		setenv("NASH_BENCH_REEXEC", "1", 1);
 		execv("/proc/self/exe", argv);
 	}
-	if (getenv("NASH_BENCH_REEXEC"))
+	if (getenv("NASH_BENCH_REEXEC")) {
 		printf("nn: machine busy (load %.1f on %d CPUs): OMP_WAIT_POLICY=PASSIVE for this run\n", load1(), ncpu);
+		fflush(stdout);
+	}
 	const char *s = getenv("NASH_BENCH_SECONDS");
 	if (s && atof(s) > 0)
 		secs = atof(s);

@@ -18,7 +18,7 @@ static const int *fd_labels;
 
 static double fd_loss(nash_net *net, const float *x, int n)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	if (nash_net_forward(net, x, n, &e) < 0) {
 		printf("# forward: %s\n", e.msg);
 		return NAN;
@@ -63,7 +63,7 @@ static void fd_vec(const char *what, const char *pname, nash_net *net, const flo
 
 static void fd_check(const char *what, nash_graph *g, fdopt o)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	if (!o.n)
 		o.n = 3;
 	if (!o.h)
@@ -155,6 +155,10 @@ static void test_conv(void)
 	nash_attr_set_ints(n, "pads", 4, (int64_t[]){2, 0, 1, 1});
 	/* h: (8+3-5)/1+1 = 7, w: (8+1-2)/2+1 = 4 */
 	fd_check("Conv groups 2, dilation 2, stride (1,2), 3x2 kernel", fx_head("c", 6 * 7 * 4, 5), (fdopt){0});
+	/* the direct loops, oneDNN's fallback */
+	setenv("NASH_NN_NO_DNNL", "1", 1);
+	fd_check("Conv groups 2, dilation 2, stride (1,2), direct loops", fx_g, (fdopt){0});
+	unsetenv("NASH_NN_NO_DNNL");
 	free_g();
 
 	fx_new("conv_depthwise", 4, 6, 6);
@@ -312,7 +316,7 @@ static void test_elementwise(void)
 /* Flatten keeps ONNX (C, H, W) order whatever the internal layout. */
 static void test_flatten_order(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	fx_new("flat", 3, 2, 4);
 	fx_node("Flatten", "f", "x", NULL);
 	nash_graph *g = fx_finish("f");
@@ -333,7 +337,7 @@ static void test_flatten_order(void)
 /* ---------------------------------------------------------- the loss */
 static void test_loss(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	fx_new("loss", 4, 0, 0);
 	fx_node("Identity", "z", "x", NULL);
 	nash_graph *g = fx_finish("z");
@@ -366,7 +370,7 @@ static void test_loss(void)
 /* ------------------------------------------------------ batch norm */
 static void test_bn_stats(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	fx_new("bnstats", 2, 3, 3);
 	fx_bn("bn", "x", 2);
 	fx_node("Flatten", "f", "bn", NULL);
@@ -426,7 +430,7 @@ static void test_bn_stats(void)
 /* ------------------------------------------------------- determinism */
 static nash_graph *small_resnet(int width, int version, int search)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	nash_model_opts mo = {.arch = "resnet18", .in_c = 1, .in_h = 28, .in_w = 28, .width = width,
 	                      .version = version, .search = search, .seed = 3};
 	nash_graph *g = nash_model_build(&mo, &e);
@@ -437,7 +441,7 @@ static nash_graph *small_resnet(int width, int version, int search)
 
 static void run_steps(nash_graph *g, int threads, int steps, int n, float *loss, float **grad_out, int64_t *ng)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	nash_net_opts o = {.batch = n, .train = 1, .threads = threads};
 	nash_net *net = nash_net_new(g, &o, &e);
 	if (!net) {
@@ -517,7 +521,7 @@ static void test_resnet(void)
 	free(g1);
 	free(g2);
 	/* an inference net shares buffers by liveness and computes the same */
-	nash_err e;
+	nash_err e = {{0}};
 	nash_net_opts ot = {.batch = 8, .train = 1, .threads = 1}, oi = {.batch = 8, .threads = 1};
 	nash_net *nt = nash_net_new(g, &ot, &e), *ni = nash_net_new(g, &oi, &e);
 	float *x = malloc(8 * 784 * sizeof *x);
@@ -540,7 +544,7 @@ static void test_resnet(void)
 /* ------------------------------------------------------------ errors */
 static void test_errors(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	nash_net_opts o = {.batch = 2, .train = 1, .threads = 1};
 	fx_new("bad_op", 2, 4, 4);
 	fx_node("Softmax", "sm", "x", NULL);
@@ -584,7 +588,28 @@ static void test_errors(void)
 	nash_net_free(inet);
 	x[3] = NAN;
 	CHECK(net && nash_net_forward(net, x, 2, &e) < 0 && strstr(e.msg, "non-finite"), "a NaN input is refused: %s", e.msg);
+	x[3] = 10;
 	CHECK(net && nash_net_forward(net, x, 3, &e) < 0 && strstr(e.msg, "1..2"), "more images than the batch: %s", e.msg);
+	nash_net_free(net);
+	free_g();
+
+	/* a NaN made inside the net is not swallowed by Relu or MaxPool */
+	fx_new("nan_inside", 1, 2, 2);
+	n = fx_conv("c", "x", 1, 2, 1, 1, 1, 0, 1.0);
+	float huge[2] = {3e38f, -3e38f};
+	memcpy(nash_tensor_f32(fx_g, "c.weight"), huge, sizeof huge);  /* times 10: +-inf */
+	fx_param("z", 3, (int64_t[]){2, 1, 1}, 0, 0);
+	fx_node("Mul", "zero", "c", "z", NULL);      /* inf * 0 = NaN */
+	fx_node("Relu", "r", "zero", NULL);
+	n = fx_node("MaxPool", "p", "r", NULL);
+	nash_attr_set_ints(n, "kernel_shape", 2, (int64_t[]){2, 2});
+	g = fx_head("p", 2, 3);
+	fx_g = g;
+	nash_graph_validate(g, &e);
+	net = nash_net_new(g, &o, &e);
+	float x4[8] = {10, 0, 0, 0, 0, 0, 10, 0}; /* one NaN per pooling window */
+	CHECK(net && nash_net_forward(net, x4, 2, &e) < 0 && strstr(e.msg, "node c (Conv)"),
+	      "a NaN made inside the net reaches the check through Relu and MaxPool: %s", e.msg);
 	nash_net_free(net);
 	free_g();
 

@@ -94,7 +94,7 @@ enum { N = 4 };
 
 static double loss_of(nash_net *net)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	if (nash_net_forward(net, X, N, &e) < 0) {
 		printf("# %s\n", e.msg);
 		return NAN;
@@ -105,7 +105,7 @@ static double loss_of(nash_net *net)
 /* Softmax relaxation: exact gradients for alpha and weights. */
 static void test_softmax(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	nash_graph *g = supernet(2, 1.0f, 0);
 	nash_net_opts o = {.batch = N, .train = 1, .threads = 1, .relax = NASH_RELAX_SOFTMAX};
 	nash_net *net = nash_net_new(g, &o, &e);
@@ -158,7 +158,7 @@ static void test_softmax(void)
 /* Sampled path: output = chosen branch; alpha gradient per the formula. */
 static void test_sample_formula(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	nash_graph *g = supernet(1, 1.0f, 0);
 	/* logits = fc(flat(s0 + ch0)): the head is linear, so g_j can be read
 	 * from the logits */
@@ -254,7 +254,7 @@ static void test_sample_formula(void)
  * scale: 7 % at 0.1, 1.5 % at 0.02, 0.8 % at 0.01). */
 static void test_sample_expectation(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	nash_graph *g = supernet(2, 0.01f, 1);
 	nash_net_opts o = {.batch = N, .train = 1, .threads = 1, .relax = NASH_RELAX_SAMPLE};
 	nash_net *net = nash_net_new(g, &o, &e);
@@ -345,7 +345,7 @@ static void test_sample_expectation(void)
 
 static void test_errors(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	/* a Choice inside another Choice's branch */
 	fx_new("nested", 2, 3, 3);
 	fx_node("Relu", "r", "x", NULL);
@@ -365,7 +365,7 @@ static void test_errors(void)
 /* A NASH v1 supernet from the model builder: both relaxations run. */
 static void test_nash_supernet(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	nash_model_opts mo = {.arch = "resnet18", .in_c = 1, .in_h = 28, .in_w = 28, .width = 4,
 	                      .version = 1, .search = 1, .seed = 1};
 	nash_graph *g = nash_model_build(&mo, &e);

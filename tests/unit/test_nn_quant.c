@@ -39,7 +39,7 @@ static void test_qmath(void)
 
 static void test_qparams(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	const char *bad[] = {"zero", "negative", "nan"};
 	float vals[] = {0, -0.5f, NAN};
 	for (int i = 0; i < 3; i++) {
@@ -72,7 +72,7 @@ static void test_qparams(void)
 /* Quant forward on crafted values, every rounding mode and range. */
 static void test_quant_forward(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	static const float x[] = {0.25f, 0.75f, 1.25f, -0.25f, -0.75f, -1.25f, 10, -10, 0, 0.3f, -0.3f, 1.0f};
 	enum { K = 12 };
 	struct { int bits, sgn, narrow; const char *round; } cfg[] = {
@@ -177,7 +177,7 @@ static void test_quant_forward(void)
 /* STE input gradient and the LSQ scale gradient (log2 domain). */
 static void test_quant_grad(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	for (int perch = 0; perch < 2; perch++) {
 		fx_new(perch ? "lsq_c" : "lsq", perch ? 2 : 8, perch ? 2 : 0, perch ? 2 : 0);
 		const float sv[2] = {0.3f, 0.45f};
@@ -263,7 +263,7 @@ static void test_quant_grad(void)
  * gradients and sync against hand computation. */
 static void test_weight_quant(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	for (int binary = 0; binary < 2; binary++) {
 		fx_new(binary ? "wq_bin" : "wq", 3, 1, 1);
 		fx_param("w", 4, (int64_t[]){2, 3, 1, 1}, 0, 0.5);
@@ -372,7 +372,7 @@ static void test_weight_quant(void)
 /* Eval mode caches quantized weights until told that parameters changed. */
 static void test_eval_cache(void)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	fx_new("cache", 2, 1, 1);
 	const float wv[2] = {0.5f, 0.1f};
 	fx_const("w", 4, (int64_t[]){1, 2, 1, 1}, wv);
@@ -406,7 +406,7 @@ static void test_eval_cache(void)
  * gradient (weights, BN, learned scales, input) must agree. */
 static void fused_vs_plain(const char *what, nash_graph *g, int n, int64_t per)
 {
-	nash_err e;
+	nash_err e = {{0}};
 	nash_net_opts o = {.batch = n, .train = 1, .threads = 1};
 	setenv("NASH_NN_NO_FUSE", "1", 1);
 	nash_net *a = nash_net_new(g, &o, &e);
