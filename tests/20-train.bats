@@ -31,7 +31,7 @@ for g in json.load(sys.stdin):
 py() { python3 -c "import sys; v = $1; assert v, v" ; }
 
 @test "tfc on a Fashion-MNIST slice: accuracy rises far above chance" {
-	nash-train --limit 3000 --epochs 3 --batch 64 -q tfc.nash >t.nash
+	nash-train -j 1 --limit 3000 --epochs 3 --batch 64 -q tfc.nash >t.nash
 	top1=$(meta t.nash train.top1)
 	py "$top1 > 70"
 	# the first epoch's test accuracy is lower than the last one's
@@ -42,13 +42,13 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 }
 
 @test "a small ResNet-18 (width 4) trains on a slice" {
-	nash-train --limit 600 --epochs 2 --batch 32 -q r4.nash >r.nash
+	nash-train -j 1 --limit 600 --epochs 2 --batch 32 -q r4.nash >r.nash
 	py "$(meta r.nash train.top1) > 25"
 	py "$(meta r.nash train.images_per_s) > 0"
 }
 
 @test "meta.train records data, settings, final and best accuracy, history and speed" {
-	nash-train --limit 1000 --epochs 2 --batch 50 --lr 0.05 --wd 1e-4 --warmup 0.5 --clip 5 \
+	nash-train -j 1 --limit 1000 --epochs 2 --batch 50 --lr 0.05 --wd 1e-4 --warmup 0.5 --clip 5 \
 		--label-smoothing 0.1 --seed 3 -q tfc.nash >m.nash
 	nash-dump --meta train m.nash | cut -f 2 >m.json
 	python3 - <<-'EOF'
@@ -60,7 +60,7 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	o = m["optimizer"]
 	assert o == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4, "clip": 5}, o
 	assert m["schedule"] == {"name": "cosine", "warmup_epochs": 0.5, "min_lr": 0}, m["schedule"]
-	assert m["label_smoothing"] == 0.1 and m["augment"] == {"crop_pad": 2, "flip": False}
+	assert m["label_smoothing"] == 0.1 and m["augment"] == {"crop_pad": 2, "flip": True}
 	h = m["history"]
 	assert [e["epoch"] for e in h] == [1, 2]
 	for e in h:
@@ -87,40 +87,54 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 
 @test "every graph of a stream is trained in turn; other records pass" {
 	{ nash-gen tfc -n one; nash-gen tfc -n two -s 4; } >two.nash
-	nash-train --limit 600 --epochs 1 -q two.nash >out.nash
+	nash-train -j 1 --limit 600 --epochs 1 -q two.nash >out.nash
 	run nash-dump --meta train.epochs out.nash
 	assert_output "$(printf 'one\t1\ntwo\t1')"
+}
+
+@test "quantization-aware training: a w2a2 graph trains, its integer export follows the weights" {
+	nash-train -j 1 --limit 2000 --epochs 2 -q tfc.nash >f.nash
+	nash-quant --preset w2a2 f.nash >q.nash
+	nash-train -j 1 --limit 2000 --epochs 2 --lr 0.02 -q q.nash >qt.nash
+	py "$(meta qt.nash train.top1) > 50"
+	# the learned scales and the integer weights moved with training
+	[ "$(nash-dump --tensors q.nash | grep -c 'wq.int')" -gt 0 ]
+	ints() { nash-dump --json --data "$1" | python3 -c 'import json,sys; t=json.load(sys.stdin)[0]["tensors"]; print(sorted((k, v["data"]) for k, v in t.items() if k.endswith(".int")))'; }
+	[ "$(ints q.nash)" != "$(ints qt.nash)" ]
+	# and the export nash-train left is the one nash-quant computes from them
+	nash-quant --export qt.nash >re.nash
+	[ "$(tensors re.nash)" = "$(tensors qt.nash)" ]
 }
 
 @test "optimisers and schedules: adam, adamw, step, const, no nesterov" {
 	for args in "-o adam" "-o adamw --wd 0.05" "--schedule step:1:0.5" "--schedule const --lr 0.01" \
 		"--no-nesterov --momentum 0.5" "--no-flip --crop 0"; do
-		nash-train --limit 600 --epochs 2 -q $args tfc.nash >o.nash
+		nash-train -j 1 --limit 600 --epochs 2 -q $args tfc.nash >o.nash
 		py "$(meta o.nash train.top1) > 40"
 	done
-	nash-train --limit 600 --epochs 2 -q -o adam tfc.nash >o.nash
+	nash-train -j 1 --limit 600 --epochs 2 -q -o adam tfc.nash >o.nash
 	[ "$(meta o.nash train.optimizer.name)" = '"adam"' ]
 	py "$(meta o.nash train.optimizer.lr) == 0.001"
-	nash-train --limit 600 --epochs 2 -q --schedule step:1:0.5 tfc.nash >o.nash
+	nash-train -j 1 --limit 600 --epochs 2 -q --schedule step:1:0.5 tfc.nash >o.nash
 	run nash-dump --meta train.history o.nash
 	python3 -c "import json,sys; h = json.loads(sys.argv[1].split('\t')[1]); assert abs(h[1]['lr'] - 0.05) < 1e-12, h" "$output"
 }
 
 @test "progress: a line per epoch off a terminal, a bar with --progress, silence with --quiet" {
-	run --separate-stderr nash-train --limit 500 --epochs 2 tfc.nash
+	run --separate-stderr nash-train -j 1 --limit 500 --epochs 2 tfc.nash
 	assert_success
 	[ "$(printf '%s\n' "$stderr" | grep -c .)" -eq 2 ]
 	[[ "$stderr" == *"nash-train: graph tfc epoch 1/2 loss "*" train "*"% test "*"% top5 "*" img/s "* ]]
 	[[ "$stderr" != *"ETA"* ]]
-	run --separate-stderr nash-train --limit 500 --epochs 2 --progress tfc.nash
+	run --separate-stderr nash-train -j 1 --limit 500 --epochs 2 --progress tfc.nash
 	[[ "$stderr" == *"epoch 2/2 ["*"] "*" loss "*" acc "*" img/s ETA "* ]]
-	run --separate-stderr nash-train --limit 500 --epochs 2 --quiet tfc.nash
+	run --separate-stderr nash-train -j 1 --limit 500 --epochs 2 --quiet tfc.nash
 	assert_success
 	[ -z "$stderr" ]
 }
 
 @test "--val-split carves a validation split and reports its accuracy" {
-	nash-train --limit 1000 --val-split 0.2 --epochs 2 -q tfc.nash >v.nash
+	nash-train -j 1 --limit 1000 --val-split 0.2 --epochs 2 -q tfc.nash >v.nash
 	[ "$(meta v.nash train.images)" = '{"train":800,"val":200,"test":1000}' ]
 	py "$(meta v.nash train.val_top1) > 30"
 }
@@ -133,20 +147,22 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	[ "$(meta c1.nash train.augment)" = '{"crop_pad":4,"flip":true}' ]
 	py "$(meta c1.nash train.top1) > 60"
 	# a bare archive path is CIFAR-10 too
-	nash-train -d cifar.tar.gz --epochs 1 -q tfc3.nash >c3.nash
+	nash-train -j 1 -d cifar.tar.gz --epochs 1 -q tfc3.nash >c3.nash
 	[ "$(meta c3.nash train.images)" = '{"train":500,"test":200}' ]
 }
 
 @test "an IDX directory of raw and gzip files (the test fixture's slice)" {
-	nash-train -d slice --epochs 2 -q tfc.nash >s.nash
+	nash-train -j 1 -d slice --epochs 2 -q tfc.nash >s.nash
 	[ "$(meta s.nash train.images)" = '{"train":1200,"test":400}' ]
-	nash-train -d "mnist:$PWD/slice" --epochs 1 -q tfc.nash >s2.nash
+	[ "$(meta s.nash train.augment)" = '{"crop_pad":2,"flip":false}' ]
+	nash-train -j 1 -d "mnist:$PWD/slice" --epochs 1 -q tfc.nash >s2.nash
 	[ "$(meta s2.nash train.dataset)" = "\"mnist:$PWD/slice\"" ]
+	[ "$(meta s2.nash train.augment)" = '{"crop_pad":2,"flip":false}' ]
 }
 
 @test "bad data: one line naming the file and the reason, exit 1" {
 	check() { # SPEC GRAPH EXPECTED-SUBSTRING
-		run --separate-stderr nash-train -d "$1" --epochs 1 "$2"
+		run --separate-stderr nash-train -j 1 -d "$1" --epochs 1 "$2"
 		assert_error_line nash-train 1
 		[[ "$stderr" == *"$3"* ]] || { echo "got: $stderr"; return 1; }
 		[ -z "$output" ]
@@ -168,36 +184,36 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 }
 
 @test "bad graphs: shape mismatch, an op the engine cannot train, a supernet, broken streams" {
-	run --separate-stderr nash-train --limit 100 tfc3.nash
+	run --separate-stderr nash-train -j 1 --limit 100 tfc3.nash
 	assert_error_line nash-train 1
 	assert_equal "$stderr" "nash-train: graph tfc: input input is 3x32x32 but fashion-mnist images are 1x28x28"
 	nash-gen tfc -c 12 >c12.nash
-	run --separate-stderr nash-train --limit 100 c12.nash
+	run --separate-stderr nash-train -j 1 --limit 100 c12.nash
 	assert_error_line nash-train 1
 	[[ "$stderr" == *"output "*" is 12 but fashion-mnist has 10 classes"* ]]
 	# a hardware graph: its operators are not the training engine's
 	"$NASH_BUILD/tests/test_hwfix" emit resnet18-28-w16 hw.nash
-	run --separate-stderr nash-train --limit 100 hw.nash
+	run --separate-stderr nash-train -j 1 --limit 100 hw.nash
 	assert_error_line nash-train 1
 	assert_equal "$stderr" "nash-train: graph resnet18-28x28-w16-hw: node stem_swg is a hardware operator (ConvolutionInputGenerator): nash-train trains float-level graphs"
 	nash-gen resnet18 -i 1x28x28 -w 4 --nash v1 --search >sn.nash
-	run --separate-stderr nash-train --limit 100 sn.nash
+	run --separate-stderr nash-train -j 1 --limit 100 sn.nash
 	assert_error_line nash-train 1
 	[[ "$stderr" == *"is a Choice (a NASH supernet): search it with --search, or derive a network first"* ]]
 	truncate_stream tfc.nash 100 >cut.nash
-	run --separate-stderr nash-train --limit 100 cut.nash
+	run --separate-stderr nash-train -j 1 --limit 100 cut.nash
 	assert_error_line nash-train 1
-	run --separate-stderr nash-train --limit 100 </dev/null
+	run --separate-stderr nash-train -j 1 --limit 100 </dev/null
 	assert_error_line nash-train 1
 	[[ "$stderr" == *"empty input"* ]]
-	run --separate-stderr bash -c "nash-train -q --limit 100 --epochs 1 tfc.nash >/dev/full"
+	run --separate-stderr bash -c "nash-train -j 1 -q --limit 100 --epochs 1 tfc.nash >/dev/full"
 	assert_error_line nash-train 1
 }
 
 @test "usage errors exit 2" {
 	for args in "--resume" "--schedule linear" "--schedule step:0" "-o lion" "--lr -1" "--val-split 1" \
 		"--epochs 0" "--batch x" "--warmup 20 --epochs 2" "--min-lr 1 --lr 0.1" "--bogus"; do
-		run --separate-stderr nash-train $args tfc.nash
+		run --separate-stderr nash-train -j 1 $args tfc.nash
 		assert_equal "$status" 2
 		assert_equal "${stderr%%: *}" nash-train
 	done
@@ -250,49 +266,65 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 
 @test "a stream of graphs resumes: finished ones come from the checkpoint" {
 	{ nash-gen tfc -n one; nash-gen tfc -n two -s 4; } >two.nash
-	nash-train --limit 1500 --epochs 2 -j 1 -q two.nash >two-full.nash
+	nash-train -j 1 --limit 4000 --batch 8 --epochs 2 -q two.nash >two-full.nash
 	rm -f two.ckpt
-	nash-train --limit 1500 --epochs 2 -j 1 -c two.ckpt two.nash >/dev/null 2>two.err &
+	nash-train -j 1 --limit 4000 --batch 8 --epochs 2 -c two.ckpt two.nash >/dev/null 2>two.err &
 	pid=$!
-	for i in $(seq 400); do grep -q "graph two epoch 1/2" two.err && break; sleep 0.05; done
+	# stop it once the first graph is done, inside the second one's training
+	for i in $(seq 400); do grep -q "graph one epoch 2/2" two.err && break; sleep 0.05; done
 	kill -TERM $pid
 	st=0; wait $pid || st=$?
 	assert_equal "$st" 1
+	grep -q "graph two: interrupted by SIGTERM" two.err
 	run nash-dump two.ckpt
 	assert_equal "${#lines[@]}" 2
-	nash-train --limit 1500 --epochs 2 -j 1 -c two.ckpt --resume -q two.nash >two-res.nash
+	[ "$(meta two.ckpt train.epochs)" = 2 ]
+	# killed again once the second graph resumes: the checkpoint still holds
+	# the finished first graph and the second one's state
+	nash-train -j 1 --limit 4000 --batch 8 --epochs 2 -c two.ckpt --resume two.nash >/dev/null 2>res.err &
+	pid=$!
+	for i in $(seq 400); do grep -q "graph two: resuming from two.ckpt" res.err && break; sleep 0.02; done
+	kill -KILL $pid
+	st=0; wait $pid || st=$?
+	assert_equal "$st" 137
+	grep -q "graph one: trained already (two.ckpt)" res.err
+	run nash-dump --meta checkpoint.format two.ckpt
+	assert_output "$(printf 'one\tnull\ntwo\t1')"
+	nash-train -j 1 --limit 4000 --batch 8 --epochs 2 -c two.ckpt --resume -q two.nash >two-res.nash
 	[ "$(tensors two-res.nash)" = "$(tensors two-full.nash)" ]
 }
 
 @test "--resume refuses other options, another input, a missing checkpoint" {
 	rm -f r.ckpt
-	nash-train --limit 500 --epochs 1 -c r.ckpt -q tfc.nash >/dev/null
-	run --separate-stderr nash-train --limit 500 --epochs 2 -c r.ckpt --resume tfc.nash
+	nash-train -j 1 --limit 500 --epochs 1 -c r.ckpt -q tfc.nash >/dev/null
+	run --separate-stderr nash-train -j 1 --limit 500 --epochs 2 -c r.ckpt --resume tfc.nash
 	assert_error_line nash-train 1
 	assert_equal "$stderr" "nash-train: r.ckpt: graph tfc was trained with epochs=1, this run has epochs=2"
-	run --separate-stderr nash-train --limit 600 --epochs 1 -c r.ckpt --resume tfc.nash
+	run --separate-stderr nash-train -j 1 --limit 600 --epochs 1 -c r.ckpt --resume tfc.nash
 	assert_error_line nash-train 1
 	[[ "$stderr" == *"trained on fashion-mnist (500 training, 500 test images), this run uses fashion-mnist (600, 600)"* ]]
 	# a checkpoint in the middle of training, resumed with another lr
-	nash-train --limit 3000 --epochs 3 --batch 16 -c mid.ckpt tfc.nash >/dev/null 2>mid.err &
+	nash-train -j 1 --limit 3000 --epochs 3 --batch 16 -c mid.ckpt tfc.nash >/dev/null 2>mid.err &
 	pid=$!
 	for i in $(seq 200); do grep -q "epoch 1/3" mid.err && break; sleep 0.05; done
-	kill -TERM $pid
-	wait $pid || true
-	run --separate-stderr nash-train --limit 3000 --epochs 3 --batch 16 --lr 0.2 -c mid.ckpt --resume tfc.nash
+	kill -INT $pid
+	st=0; wait $pid || st=$?
+	assert_equal "$st" 1
+	grep -q "interrupted by SIGINT at epoch .* checkpoint written to mid.ckpt" mid.err
+	run --separate-stderr nash-train -j 1 --limit 3000 --epochs 3 --batch 16 --lr 0.2 -c mid.ckpt --resume tfc.nash
 	assert_error_line nash-train 1
 	[[ "$stderr" == *"the checkpoint was made with optimizer.lr=0.1, this run has optimizer.lr=0.2"* ]]
 	nash-gen tfc -s 9 >other.nash
-	run --separate-stderr nash-train --limit 3000 --epochs 3 --batch 16 -c mid.ckpt --resume other.nash
+	run --separate-stderr nash-train -j 1 --limit 3000 --epochs 3 --batch 16 -c mid.ckpt --resume other.nash
 	assert_error_line nash-train 1
 	[[ "$stderr" == *"mid.ckpt: graph tfc of the checkpoint was trained from another input graph"* ]]
-	run --separate-stderr nash-train --limit 500 -c none.ckpt --resume tfc.nash
+	run --separate-stderr nash-train -j 1 --limit 500 -c none.ckpt --resume tfc.nash
 	assert_error_line nash-train 1
 	assert_equal "$stderr" "nash-train: none.ckpt: no checkpoint to resume from"
 	echo garbage >bad.ckpt
-	run --separate-stderr nash-train --limit 500 -c bad.ckpt --resume tfc.nash
+	run --separate-stderr nash-train -j 1 --limit 500 -c bad.ckpt --resume tfc.nash
 	assert_error_line nash-train 1
-	run --separate-stderr nash-train --limit 500 -c /nonexistent/dir/x.ckpt tfc.nash
+	run --separate-stderr nash-train -j 1 --limit 500 -c /nonexistent/dir/x.ckpt tfc.nash
 	assert_error_line nash-train 1
 	[[ "$stderr" == *"/nonexistent/dir/x.ckpt"* ]]
 }
@@ -317,9 +349,9 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	nash-gen tfc | nash-train --limit 2000 --epochs 2 > tfc-ex.nash
 	nash-dump tfc-ex.nash
 	nash-dump --meta train.history tfc-ex.nash
-	for w in 4 8 16; do nash-gen resnet18 -i 1x28x28 -w $w; done \
+	for w in 4 8; do nash-gen resnet18 -i 1x28x28 -w $w; done \
 		| nash-train -o adam --lr 0.002 --warmup 1 --val-split 0.1 \
-		--limit 1000 --epochs 2 > sweep.nash
+		--limit 500 --epochs 2 > sweep.nash
 	run nash-dump sweep.nash
-	assert_equal "${#lines[@]}" 3
+	assert_equal "${#lines[@]}" 2
 }

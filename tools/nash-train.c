@@ -4,6 +4,7 @@
 #include "tool.h"
 #include "data/data.h"
 #include "train/train.h"
+#include "quant/quant.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -24,7 +25,8 @@ static const char help[] =
 "                         shuffle) into a validation split, evaluated each epoch\n"
 "      --crop N           random crop after zero padding of N pixels\n"
 "                         (default 2, CIFAR-10 4; 0: none)\n"
-"      --flip, --no-flip  random horizontal flips (default: CIFAR-10 only)\n"
+"      --flip, --no-flip  random horizontal flips (default: CIFAR-10 and\n"
+"                         Fashion-MNIST, not digits)\n"
 "Optimisation:\n"
 "  -e, --epochs N         epochs (default 15)\n"
 "  -b, --batch N          batch size (default 128)\n"
@@ -235,6 +237,10 @@ static void train_one(nash_graph *g, int resumed)
 	if (nash_trainer_finish(t, &e) < 0)
 		die("%s", e.msg);
 	nash_trainer_free(t);
+	/* a quantization-aware graph: refresh the integer export (integer
+	 * weights, scales, datatypes) from the trained weights */
+	if (nash_quant_present(g, NULL) && nash_quant_export(g, &e) < 0)
+		die("graph %s: integer export: %s", g->name, e.msg);
 }
 
 static int each(nash_graph *g, void *ctx, nash_err *e)
@@ -272,7 +278,10 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 	if (opt.ckpt) {
 		done = realloc(done, sizeof *done * (size_t)(ndone + 1));
 		done[ndone++] = use == g ? nash_graph_copy(g) : use;
-		write_ckpt(NULL);
+		/* a graph the checkpoint holds as finished changes nothing in it;
+		 * rewriting now would drop the state of the graph in training */
+		if (!(opt.resume && k < ck_done))
+			write_ckpt(NULL);
 	}
 	return 1;   /* written above */
 }

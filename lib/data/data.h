@@ -28,7 +28,8 @@ typedef struct nash_dataset {
 	char *name;     /* "fashion-mnist", "mnist", "idx", "cifar10" */
 	char *source;   /* the file or directory it was read from */
 	int c, h, w, classes;
-	int flip;       /* horizontal flips make sense (CIFAR), not digits */
+	int flip;       /* horizontal flips keep the class: CIFAR-10 and
+	                   Fashion-MNIST, not digits (MNIST, generic IDX) */
 	const char *const *class_names;  /* classes names, or NULL if unknown */
 	int64_t full_train, full_test;   /* images in the files (before limit) */
 	nash_split train, val, test;

@@ -568,6 +568,8 @@ nash_dataset *nash_dataset_load(const char *spec, int64_t limit, double val_frac
 		rc = load_idx(d, path, limit, named ? 10 : 0, e);
 		if (named)
 			d->class_names = !strcmp(kind, "fashion-mnist") ? fashion_names : digit_names;
+		/* a mirrored garment is the same garment; a mirrored digit is not */
+		d->flip = !strcmp(kind, "fashion-mnist");
 	}
 	if (rc < 0 && owned && !is_dir(owned) && !strcmp(kind, "fashion-mnist"))
 		nash_err_prefix(e, "dataset fashion-mnist (Debian package dataset-fashion-mnist) not found: ");

@@ -163,6 +163,10 @@ static void test_idx(void)
 	CHECK(!strcmp(a->name, "idx") && !strcmp(b->name, "mnist"), "names %s %s", a->name, b->name);
 	CHECK(b->classes == 10 && a->classes == 10, "classes: mnist 10, idx from the labels (%d)", a->classes);
 	CHECK(!a->flip && !b->flip, "no flips for digits");
+	nash_dataset *f = nash_dataset_load(nash_strfmt("fashion-mnist:%s", gz), 3, 0, 1, &e);
+	CHECK(f && f->flip && f->class_names && !strcmp(f->class_names[9], "Ankle boot"),
+	      "Fashion-MNIST: flips and class names");
+	nash_dataset_free(f);
 	int ok = 1;
 	for (int i = 0; i < 23; i++) {
 		ok &= a->train.y[i] == label(i, 10);

@@ -87,6 +87,7 @@ static void test_sgd(void)
 	/* learned quantizer scales are not decayed; state buffers are ignored */
 	o.wd = 0.5;
 	nash_param s = mkparam("s", NASH_P_QSCALE, 2, w0), st = mkparam("st", NASH_P_STATE, 2, w0);
+	free(st.g);
 	st.g = NULL;
 	nash_param *ss[2] = {&s, &st};
 	opt = nash_optim_new(&o, ss, 2);
@@ -539,6 +540,9 @@ static void test_trainer(void)
 	nash_dataset *d = learnable(400, 200);
 	nash_train_opts o;
 	nash_train_defaults(&o);
+	CHECK(o.optim.kind == NASH_OPT_SGD && o.optim.nesterov && o.optim.wd == 5e-4 && o.lr == 0.1 &&
+	      o.sched == NASH_SCHED_COSINE && o.batch == 128 && o.epochs == 15 &&
+	      (o.optim.no_decay & (1u << NASH_P_QSCALE)), "defaults; learned quantizer scales are not decayed");
 	o.epochs = 4;
 	o.batch = 32;
 	o.threads = 1;
