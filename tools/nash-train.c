@@ -69,6 +69,7 @@ static const char help[] =
 "      --arch-lr X        Adam on alpha: rate (3e-4)\n"
 "      --arch-betas B1,B2 Adam's betas (0,0.999)\n"
 "      --arch-wd X        alpha's weight decay (1e-3)\n"
+"      --arch-every K     an alpha step every K steps (default 1)\n"
 "      --temperature T    p = softmax(alpha / T) (default 1)\n"
 "      --hw-weight L      add L x the expected hardware cost (over the largest\n"
 "                         candidate's) to the alpha loss (default 0)\n"
@@ -296,7 +297,7 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 
 enum { S_SEARCH = OPT_TOOL_BASE + 0x80, S_RELAX, S_SPLIT, S_STEPS, S_ALR, S_ABETAS, S_AWD, S_TEMP, S_HWW,
        S_HWC, S_HWPART, S_HWCLOCK, S_HWFPS, S_HWBITS, S_EVALN, S_DERIVE, S_MAXSKIP, S_GENO, S_DONLY,
-       S_INHERIT, S_KEEP };
+       S_INHERIT, S_KEEP, S_AEVERY };
 #define SEARCH_LONG_OPTIONS \
 	{"search", no_argument, 0, S_SEARCH}, {"relax", required_argument, 0, S_RELAX}, \
 	{"split", required_argument, 0, S_SPLIT}, {"steps", required_argument, 0, S_STEPS}, \
@@ -308,7 +309,7 @@ enum { S_SEARCH = OPT_TOOL_BASE + 0x80, S_RELAX, S_SPLIT, S_STEPS, S_ALR, S_ABET
 	{"eval-images", required_argument, 0, S_EVALN}, {"derive", required_argument, 0, S_DERIVE}, \
 	{"max-skip", required_argument, 0, S_MAXSKIP}, {"genotype", required_argument, 0, S_GENO}, \
 	{"derive-only", no_argument, 0, S_DONLY}, {"inherit-weights", no_argument, 0, S_INHERIT}, \
-	{"keep-supernet", no_argument, 0, S_KEEP}
+	{"keep-supernet", no_argument, 0, S_KEEP}, {"arch-every", required_argument, 0, S_AEVERY}
 
 static struct {
 	int on, derive_only, inherit, keep;
@@ -374,6 +375,7 @@ static int search_option(int c)
 	case S_ALR: o->arch_lr = tool_float("arch-lr", optarg, 0, 1e3); break;
 	case S_ABETAS: parse_pair("arch-betas", optarg, &o->arch_beta1, &o->arch_beta2, 0, 0.999999); break;
 	case S_AWD: o->arch_wd = tool_float("arch-wd", optarg, 0, 10); break;
+	case S_AEVERY: o->arch_every = (int)tool_int("arch-every", optarg, 1, 1000000); break;
 	case S_TEMP: o->temperature = tool_float("temperature", optarg, 1e-3, 1e3); break;
 	case S_HWW: o->hw_weight = tool_float("hw-weight", optarg, 0, 1e6); break;
 	case S_HWC:

@@ -27,6 +27,7 @@ void nash_search_defaults(nash_search_opts *o)
 	o->arch_beta1 = 0;
 	o->arch_beta2 = 0.999;
 	o->arch_wd = 1e-3;
+	o->arch_every = 1;
 	o->eval_images = 2000;
 	o->derive.max_skip = -1;
 	nash_cost_defaults(&o->cost);
@@ -147,6 +148,8 @@ void nash_search_free(nash_search *s)
 
 static int check_opts(const nash_search_opts *o, nash_err *e)
 {
+	if (o->arch_every < 1)
+		return nash_fail(e, "search: an alpha step every %d steps: must be >= 1", o->arch_every);
 	if (o->epochs < 0 || o->batch < 2)
 		return nash_fail(e, "search: epochs must be >= 0 and the batch >= 2 (batch normalisation)");
 	if (!(o->split > 0 && o->split < 1))
@@ -375,12 +378,15 @@ int nash_search_step(nash_search *s, nash_err *e)
 	if (s->step == 0)
 		epoch_begin(s);
 	/* architecture: one Adam step on alpha */
-	int n = arch_batch(s);
-	if (nash_search_arch_grad(s, s->x, s->y, n, 1, NULL, NULL, e) < 0)
-		goto fail;
-	nash_optim_step(s->aopt, o->arch_lr);
-	for (int i = 0; i < s->nal; i++)
-		push_alpha(s, &s->al[i]);
+	int n;
+	if (((int64_t)s->epoch * s->steps_per_epoch + s->step) % o->arch_every == 0) {
+		n = arch_batch(s);
+		if (nash_search_arch_grad(s, s->x, s->y, n, 1, NULL, NULL, e) < 0)
+			goto fail;
+		nash_optim_step(s->aopt, o->arch_lr);
+		for (int i = 0; i < s->nal; i++)
+			push_alpha(s, &s->al[i]);
+	}
 	/* weights: one SGD step */
 	n = nash_batcher_next(&s->wb, s->x, s->y);
 	if (n < 2) {   /* the weight half ran out early (steps beyond one pass) */
@@ -634,6 +640,7 @@ static nash_val *shape_opts(const nash_search *s)
 	nash_val_set(m, "arch_beta1", nash_val_f64(o->arch_beta1));
 	nash_val_set(m, "arch_beta2", nash_val_f64(o->arch_beta2));
 	nash_val_set(m, "arch_weight_decay", nash_val_f64(o->arch_wd));
+	nash_val_set(m, "arch_every", nash_val_int(o->arch_every));
 	nash_val_set(m, "hw_weight", nash_val_f64(o->hw_weight));
 	nash_val_set(m, "hw_cost", nash_val_str(nash_cost_name(o->cost.kind)));
 	nash_val_set(m, "seed", nash_val_int((int64_t)o->seed));
@@ -815,6 +822,7 @@ int nash_search_finish(nash_search *s, nash_genotype *gt, nash_err *e)
 	double betas[2] = {o->arch_beta1, o->arch_beta2};
 	nash_val_set(a, "betas", dvals(betas, 2));
 	nash_val_set(a, "weight_decay", nash_val_f64(o->arch_wd));
+	nash_val_set(a, "every", nash_val_int(o->arch_every));
 	nash_val_set(a, "images", nash_val_int(s->asplit.n));
 	nash_val_set(m, "arch", a);
 	nash_val *h = nash_val_map();

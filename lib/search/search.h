@@ -155,6 +155,8 @@ typedef struct nash_search_opts {
 	double lr, min_lr;      /* weights: SGD, cosine from lr to min_lr (per step) */
 	double momentum, wd, clip;
 	double arch_lr, arch_beta1, arch_beta2, arch_wd;   /* alpha: Adam */
+	int arch_every;         /* an alpha step every K steps (1: every step, the
+	                           reference; ProxylessNAS updates less often) */
 	double hw_weight;       /* L: the architecture loss is CE + L * E[cost] / max cost */
 	nash_cost_opts cost;
 	nash_derive_opts derive;   /* the rules for per-epoch genotypes and the end */
@@ -168,7 +170,8 @@ typedef struct nash_search_opts {
 /* The reference hyper-parameters (REFERENCE.md section 1): batch 64, split
  * 0.5, SGD lr 0.025 cosine to 0, momentum 0.9, wd 3e-4, clip 5; Adam
  * lr 3e-4, betas (0, 0.999), wd 1e-3; sampled path, T = 1, no hardware
- * term; 1 epoch; 2000 evaluation images; LUT cost defaults. */
+ * term; an alpha step at every step; 1 epoch; 2000 evaluation images;
+ * LUT cost defaults. */
 void nash_search_defaults(nash_search_opts *o);
 
 /* Statistics of one epoch (kept in meta.search.history). */
@@ -199,8 +202,9 @@ void nash_search_free(nash_search *s);
  * and names the first that differs. */
 int nash_search_restore(nash_search *s, nash_err *e);
 
-/* One step: an Adam step on alpha with a batch of the architecture half,
- * then an SGD step on the weights with a batch of the weight half. Ends
+/* One step: an Adam step on alpha with a batch of the architecture half
+ * (when the step's number is a multiple of arch_every), then an SGD step
+ * on the weights with a batch of the weight half. Ends
  * the epoch (evaluation, statistics) after its last step. Returns 1 when
  * the search is over, else 0; -1 on error (a non-finite loss names the
  * epoch and step). */

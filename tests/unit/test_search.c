@@ -702,6 +702,36 @@ static void test_resume(void)
 	tiny_free(d);
 }
 
+/* --arch-every K: an alpha step at every K-th step only. */
+static void test_arch_every(void)
+{
+	nash_err e = {{0}};
+	nash_dataset *d = tiny_data(96, 17);
+	nash_search_opts o;
+	nash_search_defaults(&o);
+	o.batch = 16;
+	o.threads = 1;
+	o.epochs = 2;
+	o.steps = 3;
+	o.arch_every = 2;
+	nash_graph *g = tiny_supernet(1);
+	nash_search *s = nash_search_new(g, d, &o, &e);
+	for (int i = 0; i < 5; i++)
+		nash_search_step(s, &e);
+	nash_search_checkpoint(s, &e);
+	int64_t as = nash_val_as_int(nash_val_path(g->meta, "checkpoint.alpha_optim.steps"), -1);
+	int64_t ws = nash_val_as_int(nash_val_path(g->meta, "checkpoint.weights_optim.steps"), -1);
+	CHECK(as == 3 && ws == 5, "five steps with an alpha step every 2: 3 alpha and 5 weight updates (%lld, %lld)",
+	      (long long)as, (long long)ws);
+	nash_search_free(s);
+	nash_graph_free(g);
+	o.arch_every = 0;
+	g = tiny_supernet(1);
+	CHECK(nash_search_new(g, d, &o, &e) == NULL && strstr(e.msg, ">= 1"), "arch_every 0 refused: %s", e.msg);
+	nash_graph_free(g);
+	tiny_free(d);
+}
+
 int main(void)
 {
 	test_rules();
@@ -710,5 +740,6 @@ int main(void)
 	test_bad();
 	test_loop_gradients();
 	test_resume();
+	test_arch_every();
 	UNIT_DONE();
 }
