@@ -9,9 +9,8 @@
  * step on the weights. A plain epoch is n/64 SGD steps. The ratio of
  * their times is t(search step) / (2 t(plain step)).
  *
- * NASH_BENCH_STEPS (default 4) sets the search steps per round and twice
- * as many plain steps; NASH_BENCH_ROUNDS (default 3) the rounds, after a
- * warm-up step of each. */
+ * NASH_BENCH_STEPS x NASH_BENCH_ROUNDS (default 4 x 3) rounds are run,
+ * after one to warm up; NASH_BENCH_THREADS (default 1) threads. */
 #include "search/search.h"
 #include "train/train.h"
 
@@ -24,6 +23,12 @@ static int envint(const char *k, int def)
 	return v && atoi(v) > 0 ? atoi(v) : def;
 }
 
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
 static void die(const char *what, const nash_err *e)
 {
 	fprintf(stderr, "bench_search: %s: %s\n", what, e->msg);
@@ -34,7 +39,10 @@ int main(void)
 {
 	nash_err e = {{0}};
 	int steps = envint("NASH_BENCH_STEPS", 4), rounds = envint("NASH_BENCH_ROUNDS", 3);
-	int threads = envint("NASH_BENCH_THREADS", 0);
+	/* one thread by default: with a shared machine's load, two threads'
+	 * barriers stall the supernet's many small operations more than the
+	 * plain network's large ones, and the ratio drifts with the load */
+	int threads = envint("NASH_BENCH_THREADS", 1);
 	nash_dataset *d = nash_dataset_load("fashion-mnist", 4096, 0, 1, &e);
 	if (!d) {
 		printf("search: skipped (%s)\n", e.msg);
@@ -77,18 +85,21 @@ int main(void)
 	/* architecture steps alone, to split the search step */
 	nash_batcher ab;
 	nash_batcher_init(&ab, d, &d->train, 64, 1, NULL, 2);
-	double ts = 0, tp = 0, ta = 0;
-	int ns = 0, npl = 0, na = 0;
-	for (int r = 0; r <= rounds; r++) {
-		int k = r ? steps : 1;   /* round 0: one step of each, to warm up */
+	/* finely interleaved: each round is two plain steps, one search step and
+	 * one alpha gradient, so that the machine's load hits all alike; the
+	 * ratio reported is the median of the rounds' ratios */
+	int n = steps * rounds;
+	double *rs = malloc(sizeof *rs * (size_t)n), *ra = malloc(sizeof *ra * (size_t)n);
+	double ts = 0, tp = 0;
+	for (int r = -1; r < n; r++) {   /* round -1 warms up */
 		double t0 = nash_now();
-		for (int i = 0; i < 2 * k; i++) {
-			int n = nash_batcher_next(&b, x, y);
-			if (n < 64) {
+		for (int i = 0; i < 2; i++) {
+			int m = nash_batcher_next(&b, x, y);
+			if (m < 64) {
 				nash_batcher_epoch(&b);
-				n = nash_batcher_next(&b, x, y);
+				m = nash_batcher_next(&b, x, y);
 			}
-			if (nash_net_forward(pn, x, n, &e) < 0)
+			if (nash_net_forward(pn, x, m, &e) < 0)
 				die("plain forward", &e);
 			nash_net_loss(pn, y, 0, NULL, NULL);
 			nash_net_zero_grad(pn);
@@ -98,33 +109,36 @@ int main(void)
 			nash_optim_step(opt, 0.025);
 		}
 		double t1 = nash_now();
-		for (int i = 0; i < k; i++)
-			if (nash_search_step(s, &e) < 0)
-				die("search step", &e);
+		if (nash_search_step(s, &e) < 0)
+			die("search step", &e);
 		double t2 = nash_now();
-		for (int i = 0; i < k; i++) {
-			int n = nash_batcher_next(&ab, x, y);
-			if (n < 64) {
-				nash_batcher_epoch(&ab);
-				n = nash_batcher_next(&ab, x, y);
-			}
-			if (nash_search_arch_grad(s, x, y, n, 1, NULL, NULL, &e) < 0)
-				die("arch step", &e);
+		int m = nash_batcher_next(&ab, x, y);
+		if (m < 64) {
+			nash_batcher_epoch(&ab);
+			m = nash_batcher_next(&ab, x, y);
 		}
+		if (nash_search_arch_grad(s, x, y, m, 1, NULL, NULL, &e) < 0)
+			die("arch step", &e);
 		double t3 = nash_now();
-		if (r == 0)
-			continue;   /* warm-up round */
-		tp += t1 - t0, npl += 2 * steps;
-		ts += t2 - t1, ns += steps;
-		ta += t3 - t2, na += steps;
+		if (r < 0)
+			continue;
+		tp += t1 - t0;
+		ts += t2 - t1;
+		rs[r] = (t2 - t1) / (t1 - t0);
+		ra[r] = (t3 - t2) / (t1 - t0);
 	}
-	double plain = tp / npl, step = ts / ns, arch = ta / na, weights = step - arch;
-	printf("search: ResNet18-w16 v2 supernet, sampled path, batch 64: a search step (alpha + weights) takes "
-	       "%.3f s, a plain ResNet18-w16 training step %.3f s; search epoch / plain epoch = %.2f with an alpha "
-	       "step at every step (the reference); the alpha gradient takes %.3f s, so with --arch-every 2 the "
-	       "ratio would be %.2f, with --arch-every 5 %.2f (%d search, %d alpha and %d plain steps measured)\n",
-	       step, plain, step / (2 * plain), arch, (weights + arch / 2) / (2 * plain),
-	       (weights + arch / 5) / (2 * plain), ns, na, npl);
+	qsort(rs, (size_t)n, sizeof *rs, cmp);
+	qsort(ra, (size_t)n, sizeof *ra, cmp);
+	double ratio = n % 2 ? rs[n / 2] : (rs[n / 2 - 1] + rs[n / 2]) / 2;
+	double aratio = n % 2 ? ra[n / 2] : (ra[n / 2 - 1] + ra[n / 2]) / 2;   /* alpha step / plain pair */
+	double wratio = ratio - aratio;
+	printf("search: ResNet18-w16 v2 supernet, sampled path, batch 64, %d thread%s: a search step (alpha + weights) %.3f s, "
+	       "a plain ResNet18-w16 training step %.3f s on average; search epoch / plain epoch = %.2f (median of "
+	       "%d interleaved rounds) with an alpha step at every step (the reference); the alpha step is %.0f%% of "
+	       "a search step, so with --arch-every 2 the ratio is %.2f, with --arch-every 5 %.2f\n",
+	       threads, threads == 1 ? "" : "s", ts / n, tp / (2 * n), ratio, n, 100 * aratio / ratio, wratio + aratio / 2, wratio + aratio / 5);
+	free(rs);
+	free(ra);
 	free(x);
 	free(pp);
 	nash_batcher_free(&b);
