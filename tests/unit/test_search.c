@@ -732,6 +732,44 @@ static void test_arch_every(void)
 	tiny_free(d);
 }
 
+/* ResNet34's six cells (6/4/4/6/6/6 nodes, down-sampling cells 1, 3, 5). */
+static void test_resnet34(void)
+{
+	nash_err e = {{0}};
+	nash_model_opts o = {.arch = "resnet34", .in_c = 1, .in_h = 28, .in_w = 28, .width = 2, .version = 3,
+	                     .search = 1, .seed = 1};
+	nash_graph *g = nash_model_build(&o, &e);
+	nash_supernet s;
+	CHECK(g && nash_supernet_init(&s, g, &e) == 0 && s.nedges == 104 && s.plan.ncells == 6, "resnet34 supernet: 104 edges (%s)", e.msg);
+	CHECK(s.plan.down[1] && !s.plan.down[2] && s.plan.down[3] && s.plan.down[5] && s.plan.stage[2] == 1 &&
+	      s.plan.stage[5] == 3, "cells 1, 3, 5 down-sample; stages from the strides");
+	/* skip strongest everywhere: v3 keeps it off the stride-2 edges only */
+	for (int i = 0; i < s.nedges; i++)
+		nash_tensor_f32(g, s.e[i].alpha)[s.e[i].slot[NASH_OP_SKIP]] = 2;
+	double *p = calloc((size_t)s.nedges * NASH_NOPS, sizeof *p);
+	nash_supernet_probs(&s, p);
+	nash_derive_opts d = {0, -1};
+	nash_genotype gt;
+	CHECK(nash_derive(&s, p, &d, &gt, &e) == 0, "derive");
+	nash_winners w;
+	nash_genotype_winners(&s, &gt, &w);
+	/* the node 0 of a down-sampling cell has the stride-2 edge only: a conv */
+	CHECK(w.nstages == 4 && w.skip[0] == 6 && w.conv[0] == 0 && w.skip[1] == 7 && w.conv[1] == 1 &&
+	      w.skip[2] == 11 && w.conv[2] == 1 && w.skip[3] == 5 && w.conv[3] == 1,
+	      "v3 on resnet34: skip wins everywhere but on the stride-2 edges (%d %d %d %d)", w.skip[0], w.skip[1],
+	      w.skip[2], w.skip[3]);
+	d.max_skip = 2;
+	nash_derive(&s, p, &d, &gt, &e);
+	nash_genotype_winners(&s, &gt, &w);
+	CHECK(w.skip[0] == 2 && w.skip[1] == 2 && w.skip[2] == 2, "--max-skip 2 per stage, across stage 1's two cells");
+	nash_graph *n = nash_derive_network(g, &gt, 3, 1, 0, NULL, NULL, &e);
+	CHECK(n != NULL, "resnet34 derived network builds (%s)", e.msg);
+	nash_graph_free(n);
+	free(p);
+	nash_supernet_free(&s);
+	nash_graph_free(g);
+}
+
 int main(void)
 {
 	test_rules();
@@ -741,5 +779,6 @@ int main(void)
 	test_loop_gradients();
 	test_resume();
 	test_arch_every();
+	test_resnet34();
 	UNIT_DONE();
 }
