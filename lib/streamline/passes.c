@@ -621,7 +621,9 @@ int sl_pass_quant(sl_ctx *c)
 		const char *x = q->in[0];
 		double mn = -INFINITY, mx = INFINITY;
 		nash_node *p = sl_producer(c, x);
-		if (p && (is(p, "Relu") || is(p, "HardTanh")) && sl_nuses(c, x) == 1) {
+		if (p && (is(p, "Relu") || is(p, "HardTanh"))) {
+			/* Quant(clamp(x)) is a threshold unit on x whatever else reads
+			 * the clamp (a second quantizer, e.g. nash-quant's aq_nas) */
 			if (is(p, "Relu"))
 				mn = 0;
 			else

@@ -196,6 +196,8 @@ void sl_ctx_free(sl_ctx *c)
 	sl_map_free(&c->cons);
 	sl_map_free(&c->vmap);
 	sl_map_free(&c->wmap);
+	sl_map_free(&c->labels);
+	free(c->label);
 	free(c->vi);
 	for (int i = 0; i < c->nws; i++) {
 		free(c->ws[i].pos);
