@@ -58,7 +58,8 @@ static const pass passes[] = {
 	            "it, QuantAvgPool with shift 0 and a Mul by 1/(K*K)", sl_pass_avgpool},
 	{"conv-to-mvau", "Conv with an integer input becomes ConvolutionInputGenerator + MVAU (none for 1 x 1 "
 	                 "stride 1), Gemm becomes an MVAU; weights as MW x MH integers, (ky, kx, c) order; the "
-	                 "layout changes to H x W x C", sl_pass_conv},
+	                 "layout changes to H x W x C; a BIPOLAR input of a padded convolution becomes INT2 "
+	                 "(hardware pads BIPOLAR streams with -1)", sl_pass_conv},
 	{"maxpool", "MaxPool on an integer input becomes StreamingMaxPool", sl_pass_maxpool},
 	{"concat", "Concat of integer channels becomes StreamingConcat", sl_pass_concat},
 	{"add-streams", "Add of two integer tensors becomes AddStreams", sl_pass_add},
@@ -69,8 +70,9 @@ static const pass passes[] = {
 	{"mvau-thresholds", "an MVAU without activation followed by a Thresholding takes its thresholds",
 	 sl_pass_mvau_thresh},
 	{"classifier", "the scale and bias after the last layer leave the graph: integer logits, with scale and "
-	               "bias recorded on the output (logits = scale out + bias); --topk K adds LabelSelect "
-	               "instead (needs one positive scale and bias for all classes)", sl_pass_classifier},
+	               "bias recorded on the output (logits = scale out + bias); with one scale, an integer bias "
+	               "joins the logits through a constant input; --topk K adds LabelSelect instead (needs one "
+	               "positive scale for all classes)", sl_pass_classifier},
 	{"duplicate-streams", "a stream read by several layers goes through DuplicateStreams", sl_pass_dup},
 };
 
