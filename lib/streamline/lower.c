@@ -399,11 +399,21 @@ int sl_pass_conv(sl_ctx *c)
 		char *wn = fresh2(c, n->name, ".W");
 		nash_tensor *mt = sl_param_int0(g, wn, 2, (int64_t[]){MW, M}, wdt);
 		w = nash_tensor_find(g, n->in[1]);
-		for (int64_t o = 0; o < M; o++)
-			for (int64_t ci = 0; ci < C; ci++)
-				for (int64_t ky = 0; ky < KH; ky++)
-					for (int64_t kx = 0; kx < KW; kx++)
-						sl_iset(mt, ((ky * KW + kx) * C + ci) * M + o, sl_iget(w, ((o * C + ci) * KH + ky) * KW + kx));
+		if (w->dtype == NASH_I8 && mt->dtype == NASH_I8) {
+			const int8_t *src = w->data;
+			int8_t *dst = mt->data;
+			for (int64_t o = 0; o < M; o++)
+				for (int64_t ci = 0; ci < C; ci++)
+					for (int64_t ky = 0; ky < KH; ky++)
+						for (int64_t kx = 0; kx < KW; kx++)
+							dst[((ky * KW + kx) * C + ci) * M + o] = *src++;
+		} else
+			for (int64_t o = 0; o < M; o++)
+				for (int64_t ci = 0; ci < C; ci++)
+					for (int64_t ky = 0; ky < KH; ky++)
+						for (int64_t kx = 0; kx < KW; kx++)
+							sl_iset(mt, ((ky * KW + kx) * C + ci) * M + o,
+							        sl_iget(w, ((o * C + ci) * KH + ky) * KW + kx));
 		sl_wsums_alias(c, wn, 'm', n->in[1], 'c');
 		int direct = KH == 1 && KW == 1 && s[0] == 1 && s[1] == 1 && !p[0] && !p[1] && !p[2] && !p[3];
 		saved sv;
@@ -673,7 +683,6 @@ int sl_pass_mvau_thresh(sl_ctx *c)
 		sl_remove(c, n);
 		nash_node_set_out(p, 0, out);
 		free(out);
-		sl_prune(c);
 		rw++;
 	}
 	return rw;
@@ -722,12 +731,14 @@ int sl_pass_layout(sl_ctx *c)
 			free(out);
 			continue;
 		}
+		int b_dead = sl_nuses(c, b->out[0]) == 1;
 		sl_remove(c, a);
 		sl_replace_uses(c, out, src);
-		sl_prune(c);
+		if (b_dead)
+			sl_remove(c, b);
 		free(src);
 		free(out);
-		i = -1;
+		i--;
 		rw++;
 	}
 	REFRESH();
@@ -793,10 +804,12 @@ int sl_pass_layout(sl_ctx *c)
 		if (is_out)
 			continue;
 		char *src = nash_strdup(t->in[0]), *out = nash_strdup(f->out[0]);
+		int t_dead = sl_nuses(c, t->out[0]) == 1;
 		sl_remove(c, f);
 		sl_replace_uses(c, out, src);
+		if (t_dead)
+			sl_remove(c, t);
 		reshaped(c);
-		sl_prune(c);
 		free(src);
 		free(out);
 		rw++;

@@ -93,6 +93,7 @@ typedef struct sl_ctx {
 	sl_wsum *ws;
 	int nws;
 	int rewrites;
+	sl_map names;       /* owned: every tensor and node name seen or issued */
 	sl_map labels;      /* finish: stream -> index into label + 1 */
 	nash_datatype *label;
 } sl_ctx;

@@ -187,6 +187,7 @@ void sl_ctx_init(sl_ctx *c, nash_graph *g, const nash_stream_opts *o, nash_err *
 	c->e = e;
 	c->dirty = 1;
 	c->wmap.own = 1;
+	c->names.own = 1;
 }
 
 void sl_ctx_free(sl_ctx *c)
@@ -197,6 +198,7 @@ void sl_ctx_free(sl_ctx *c)
 	sl_map_free(&c->vmap);
 	sl_map_free(&c->wmap);
 	sl_map_free(&c->labels);
+	sl_map_free(&c->names);
 	free(c->label);
 	free(c->vi);
 	for (int i = 0; i < c->nws; i++) {
@@ -471,7 +473,18 @@ int sl_refresh(sl_ctx *c)
 	}
 	for (int i = 0; i < g->nout; i++)
 		sl_map_put(&c->uses, g->outputs[i].name, sl_map_get(&c->uses, g->outputs[i].name) + 1);
+	/* every name in use, for fresh names (owned keys: names never come back) */
+	for (int i = 0; i < g->nnodes; i++) {
+		nash_node *n = g->nodes[i];
+		if (!sl_map_get(&c->names, n->name))
+			sl_map_put(&c->names, n->name, 1);
+		for (int k = 0; k < n->nout; k++)
+			if (!sl_map_get(&c->names, n->out[k]))
+				sl_map_put(&c->names, n->out[k], 1);
+	}
 	for (int i = 0; i < g->nin; i++) {
+		if (!sl_map_get(&c->names, g->inputs[i].name))
+			sl_map_put(&c->names, g->inputs[i].name, 1);
 		const nash_tensor *t = nash_tensor_find(g, g->inputs[i].name);
 		vi_set(c, g->inputs[i].name, vi_of_dt(g->inputs[i].datatype.kind ? g->inputs[i].datatype
 		                                      : t ? t->datatype : (nash_datatype){0, 0}));
@@ -558,7 +571,30 @@ void sl_replace_uses(sl_ctx *c, const char *from, const char *to)
 	c->dirty = 1;
 }
 
-char *sl_fresh(sl_ctx *c, const char *base) { return nash_graph_fresh_name(c->g, base); }
+/* A name no tensor, node or earlier fresh name has: names of the graph as
+ * of the last refresh, everything issued since, and the parameters. */
+static int name_taken(sl_ctx *c, const char *s)
+{
+	if (!c->names.cap)
+		return nash_graph_fresh_name(c->g, s) == NULL; /* not reached: refresh comes first */
+	return sl_map_get(&c->names, s) || nash_tensor_find(c->g, s);
+}
+
+char *sl_fresh(sl_ctx *c, const char *base)
+{
+	if (!c->names.cap) {
+		char *r = nash_graph_fresh_name(c->g, base);
+		sl_map_put(&c->names, r, 1);
+		return r;
+	}
+	char *r = nash_strdup(base);
+	for (int i = 1; name_taken(c, r); i++) {
+		free(r);
+		r = nash_strfmt("%s_%d", base, i);
+	}
+	sl_map_put(&c->names, r, 1);
+	return r;
+}
 
 int sl_bypass(sl_ctx *c, nash_node *n)
 {
