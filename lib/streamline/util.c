@@ -438,6 +438,24 @@ static void vi_node(sl_ctx *c, const nash_node *n)
 		vi_set(c, n->out[k], o);
 }
 
+/* Every node, node output and input name into the name map (owned keys:
+ * a name once used is never issued again). */
+static void names_add_all(sl_ctx *c)
+{
+	nash_graph *g = c->g;
+	for (int i = 0; i < g->nnodes; i++) {
+		nash_node *n = g->nodes[i];
+		if (!sl_map_get(&c->names, n->name))
+			sl_map_put(&c->names, n->name, 1);
+		for (int k = 0; k < n->nout; k++)
+			if (!sl_map_get(&c->names, n->out[k]))
+				sl_map_put(&c->names, n->out[k], 1);
+	}
+	for (int i = 0; i < g->nin; i++)
+		if (!sl_map_get(&c->names, g->inputs[i].name))
+			sl_map_put(&c->names, g->inputs[i].name, 1);
+}
+
 int sl_refresh(sl_ctx *c)
 {
 	if (!c->dirty)
@@ -473,18 +491,8 @@ int sl_refresh(sl_ctx *c)
 	}
 	for (int i = 0; i < g->nout; i++)
 		sl_map_put(&c->uses, g->outputs[i].name, sl_map_get(&c->uses, g->outputs[i].name) + 1);
-	/* every name in use, for fresh names (owned keys: names never come back) */
-	for (int i = 0; i < g->nnodes; i++) {
-		nash_node *n = g->nodes[i];
-		if (!sl_map_get(&c->names, n->name))
-			sl_map_put(&c->names, n->name, 1);
-		for (int k = 0; k < n->nout; k++)
-			if (!sl_map_get(&c->names, n->out[k]))
-				sl_map_put(&c->names, n->out[k], 1);
-	}
+	names_add_all(c);
 	for (int i = 0; i < g->nin; i++) {
-		if (!sl_map_get(&c->names, g->inputs[i].name))
-			sl_map_put(&c->names, g->inputs[i].name, 1);
 		const nash_tensor *t = nash_tensor_find(g, g->inputs[i].name);
 		vi_set(c, g->inputs[i].name, vi_of_dt(g->inputs[i].datatype.kind ? g->inputs[i].datatype
 		                                      : t ? t->datatype : (nash_datatype){0, 0}));
@@ -571,24 +579,14 @@ void sl_replace_uses(sl_ctx *c, const char *from, const char *to)
 	c->dirty = 1;
 }
 
-/* A name no tensor, node or earlier fresh name has: names of the graph as
- * of the last refresh, everything issued since, and the parameters. */
-static int name_taken(sl_ctx *c, const char *s)
-{
-	if (!c->names.cap)
-		return nash_graph_fresh_name(c->g, s) == NULL; /* not reached: refresh comes first */
-	return sl_map_get(&c->names, s) || nash_tensor_find(c->g, s);
-}
-
+/* A name no tensor, node or earlier fresh name has: the names of the
+ * graph as of the last refresh, everything issued since, the parameters. */
 char *sl_fresh(sl_ctx *c, const char *base)
 {
-	if (!c->names.cap) {
-		char *r = nash_graph_fresh_name(c->g, base);
-		sl_map_put(&c->names, r, 1);
-		return r;
-	}
+	if (!c->names.cap)
+		names_add_all(c);
 	char *r = nash_strdup(base);
-	for (int i = 1; name_taken(c, r); i++) {
+	for (int i = 1; sl_map_get(&c->names, r) || nash_tensor_find(c->g, r); i++) {
 		free(r);
 		r = nash_strfmt("%s_%d", base, i);
 	}
