@@ -123,6 +123,17 @@ assert out["topk"] == 3 and "scale" not in out and out["shape"] == [1, 1, 3], ou
 	cmp <(nash-dump --nodes b.nash) <(nash-dump --nodes c.nash)
 }
 
+@test "--check names the first pass that changed the outputs (a fault injected after it)" {
+	for p in bn-to-affine absorb round-thresholds mvau-thresholds; do
+		NASH_STREAM_FAULT=$p run --separate-stderr nash-stream --check=2 tfc22.nash
+		assert_error_line nash-stream 1
+		[[ "$stderr" == "nash-stream: graph tfc-w2a2: pass $p changed the outputs: image "*": logit "*" was "*", is now "* ]] \
+			|| [[ "$stderr" == *"--check after pass $p: "* ]]
+	done
+	# without --check the fault goes unnoticed: that is what --check is for
+	NASH_STREAM_FAULT=absorb nash-stream tfc22.nash >/dev/null
+}
+
 @test "exact ties: ROUND's ties to even survive as integer thresholds (scale ratio 2)" {
 	nash-stream --check=8 ties.nash >t.nash
 	[ "$(meta t.nash stream.checked_images)" = 8 ]
