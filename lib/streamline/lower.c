@@ -1018,77 +1018,82 @@ int sl_pass_classifier(sl_ctx *c)
 
 /* ========================================================= DuplicateStreams */
 
+/* At most this many outputs per DuplicateStreams (nash-hls has templates
+ * for 2 to 4); wider fan-out chains them: the last output feeds the next. */
+#define MAXDUP 4
+
 int sl_pass_dup(sl_ctx *c)
 {
 	nash_graph *g = c->g;
 	int rw = 0;
-	int nt = g->nin;
 	for (int i = -g->nin; i < g->nnodes; i++) {
-		REFRESH();
-		nt = g->nin;
-		const char *t;
-		nash_node *after = NULL;
-		if (i < 0)
-			t = g->inputs[i + nt].name;
-		else {
-			after = g->nodes[i];
-			if (!sl_is_hw_op(after->op) || after->nout != 1)
+		nash_node *after = i >= 0 ? g->nodes[i] : NULL;
+		int nout = after ? after->nout : 1, made = 0;
+		if (after && !sl_is_hw_op(after->op))
+			continue;
+		for (int o = 0; o < nout; o++) {
+			REFRESH();
+			after = i >= 0 ? g->nodes[i] : NULL;
+			const char *t = after ? after->out[o] : g->inputs[i + g->nin].name;
+			int uses = sl_nuses(c, t);
+			if (uses < 2 || !sl_info(c, t))
 				continue;
-			t = after->out[0];
-		}
-		int uses = sl_nuses(c, t);
-		if (uses < 2 || !sl_info(c, t))
-			continue;
-		int nc;
-		nash_node **cs = sl_consumers(c, t, &nc);
-		int ok = 1;
-		for (int k = 0; k < nc && ok; k++)
-			ok = sl_is_hw_op(cs[k]->op) && !is(cs[k], "DuplicateStreams");
-		if (!ok) {
-			free(cs);
-			continue;
-		}
-		char *src = nash_strdup(t), *nm = fresh2(c, src, ".dup");
-		char **outs = nash_alloc((size_t)(uses + 1) * sizeof *outs);
-		for (int k = 0; k < uses; k++) {
-			char suf[32];
-			snprintf(suf, sizeof suf, ".dup%d", k);
-			outs[k] = fresh2(c, src, suf);
-		}
-		int u = 0;
-		for (int k = 0; k < nc; k++)
-			for (int j = 0; j < cs[k]->nin; j++)
-				if (strcmp(cs[k]->in[j], src) == 0)
-					nash_node_set_in(cs[k], j, outs[u++]);
-		for (int k = 0; k < g->nout; k++)
-			if (strcmp(g->outputs[k].name, src) == 0) {
-				free(g->outputs[k].name);
-				g->outputs[k].name = nash_strdup(outs[u++]);
+			int nc;
+			nash_node **cs = sl_consumers(c, t, &nc);
+			int ok = 1;
+			for (int k = 0; k < nc && ok; k++)
+				ok = sl_is_hw_op(cs[k]->op) && !is(cs[k], "DuplicateStreams");
+			if (!ok) {
+				free(cs);
+				continue;
 			}
-		const char **ol = nash_alloc((size_t)(uses + 1) * sizeof *ol);
-		for (int k = 0; k < uses; k++)
-			ol[k] = outs[k];
-		ol[uses] = NULL;
-		nash_node *d = after ? sl_insert_after(c, after, "DuplicateStreams", nm, (const char *[]){src, NULL}, ol)
-		                     : sl_insert_before(c, g->nnodes ? g->nodes[0] : NULL, "DuplicateStreams", nm,
-		                                        (const char *[]){src, NULL}, ol);
-		const nash_tensor *s = sl_shape(c, src);
-		int64_t C = s && s->ndim ? s->shape[s->ndim - 1] : 1, h = s && s->ndim == 3 ? s->shape[0] : 1,
-		        w = s && s->ndim == 3 ? s->shape[1] : 1;
-		nash_attr_set_int(d, "NumChannels", C);
-		nash_attr_set_int(d, "PE", 1);
-		nash_attr_set_int(d, "NumOutputStreams", uses);
-		nash_attr_set_ints(d, "numInputVectors", 2, (int64_t[]){h, w});
-		for (int k = 0; k < uses; k++)
-			free(outs[k]);
-		free(outs);
-		free(ol);
-		free(src);
-		free(nm);
-		free(cs);
-		if (after)
-			i++;
-		rw++;
+			int n = uses <= MAXDUP ? uses : MAXDUP;
+			char *src = nash_strdup(t), *nm = fresh2(c, src, ".dup");
+			char *outs[MAXDUP];
+			for (int k = 0; k < n; k++) {
+				char suf[32];
+				snprintf(suf, sizeof suf, ".dup%d", k);
+				outs[k] = fresh2(c, src, suf);
+			}
+			/* the first n - 1 uses (n when they fit) get their own copy, the
+			 * rest share the last one */
+			int u = 0;
+			for (int k = 0; k < nc; k++)
+				for (int j = 0; j < cs[k]->nin; j++)
+					if (strcmp(cs[k]->in[j], src) == 0) {
+						nash_node_set_in(cs[k], j, outs[u < n - 1 ? u : n - 1]);
+						u++;
+					}
+			for (int k = 0; k < g->nout; k++)
+				if (strcmp(g->outputs[k].name, src) == 0) {
+					free(g->outputs[k].name);
+					g->outputs[k].name = nash_strdup(outs[u < n - 1 ? u : n - 1]);
+					u++;
+				}
+			const char *ol[MAXDUP + 1];
+			for (int k = 0; k < n; k++)
+				ol[k] = outs[k];
+			ol[n] = NULL;
+			nash_node *d = after ? sl_insert_after(c, after, "DuplicateStreams", nm, (const char *[]){src, NULL}, ol)
+			                     : sl_insert_before(c, g->nnodes ? g->nodes[0] : NULL, "DuplicateStreams", nm,
+			                                        (const char *[]){src, NULL}, ol);
+			const nash_tensor *s = sl_shape(c, src);
+			int64_t C = s && s->ndim ? s->shape[s->ndim - 1] : 1, h = s && s->ndim == 3 ? s->shape[0] : 1,
+			        w = s && s->ndim == 3 ? s->shape[1] : 1;
+			nash_attr_set_int(d, "NumChannels", C);
+			nash_attr_set_int(d, "PE", 1);
+			nash_attr_set_int(d, "NumOutputStreams", n);
+			nash_attr_set_ints(d, "numInputVectors", 2, (int64_t[]){h, w});
+			for (int k = 0; k < n; k++)
+				free(outs[k]);
+			free(src);
+			free(nm);
+			free(cs);
+			made = 1;
+			rw++;
+		}
+		if (made && i >= 0)
+			i++; /* the copy just made: a chained output of it is done next sweep */
 	}
 	return rw;
 }

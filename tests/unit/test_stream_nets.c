@@ -18,11 +18,16 @@
 
 static int all_integer(const nash_graph *g, char *why, size_t n)
 {
-	for (int i = 0; i < g->nnodes; i++)
+	for (int i = 0; i < g->nnodes; i++) {
 		if (!nash_hw_is_hw_op(g->nodes[i]->op)) {
 			snprintf(why, n, "node %s is %s", g->nodes[i]->name, g->nodes[i]->op);
 			return 0;
 		}
+		if (!strcmp(g->nodes[i]->op, "DuplicateStreams") && g->nodes[i]->nout > 4) {
+			snprintf(why, n, "node %s has %d outputs (nash-hls: 2 to 4)", g->nodes[i]->name, g->nodes[i]->nout);
+			return 0;
+		}
+	}
 	for (int i = 0; i < g->ntensors; i++) {
 		const nash_tensor *t = g->tensors[i];
 		if (!nash_datatype_is_int(t->datatype) || t->dtype == NASH_F32) {
