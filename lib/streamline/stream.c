@@ -73,7 +73,8 @@ static const pass passes[] = {
 	               "bias recorded on the output (logits = scale out + bias); with one scale, an integer bias "
 	               "joins the logits through a constant input; --topk K adds LabelSelect instead (needs one "
 	               "positive scale for all classes)", sl_pass_classifier},
-	{"duplicate-streams", "a stream read by several layers goes through DuplicateStreams", sl_pass_dup},
+	{"duplicate-streams", "a stream read by several layers goes through DuplicateStreams (at most 4 outputs, "
+	                      "chained beyond)", sl_pass_dup},
 };
 
 #define NPASS ((int)(sizeof passes / sizeof passes[0]))
