@@ -11,6 +11,7 @@
  *                                     suite (see fixture() below)
  */
 #include "test_stream_fix.h"
+#include "quant/quant.h"
 #include "unit.h"
 #include "hwfix.c"
 
@@ -535,6 +536,20 @@ int main(int argc, char **argv)
 		CHECK(nash_streamline(g, &so, &e) < 0 && strstr(e.msg, "LabelSelect needs one positive scale"),
 		      "top-k on per-class scales: %s", e.msg);
 		nash_graph_free(g);
+		/* nash-quant's integer export made stale by changing a weight */
+		g = nash_model_build(&mo, &e);
+		nash_quant_opts qo;
+		memset(&qo, 0, sizeof qo);
+		qo.preset = "w2a2";
+		nash_quant_preset("w2a2", "tfc", &qo.bits, &e);
+		nash_quant_resolve(&qo.bits, "tfc");
+		nash_quant_result qr;
+		memset(&qr, 0, sizeof qr);
+		CHECK(nash_quant_apply(g, &qo, &qr, &e) == 0, "nash-quant's tfc (%s)", e.msg);
+		nash_quant_result_free(&qr);
+		float *w0 = nash_tensor_f32(g, "fc1.weight");
+		w0[0] = w0[0] > 0 ? -1.0f : 1.0f;
+		expect_error("a stale integer export", g, "node fc1.wq (Quant): its integer export", "nash-quant --export");
 		mo.arch = "resnet18";
 		mo.width = 4;
 		mo.in_c = 1, mo.in_h = mo.in_w = 28;
