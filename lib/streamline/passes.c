@@ -1479,6 +1479,13 @@ int sl_pass_round(sl_ctx *c)
 			for (int64_t r = 0; r < rows; r++)
 				for (int64_t t = 0; t < keep; t++)
 					q[r * keep + t] = q[r * steps + t];
+		/* changed: unless the result is what the node holds already */
+		if (!was_float && keep == steps && ob == nash_attr_float(n, "out_bias", 0)) {
+			changed = 0;
+			for (int64_t k = 0; k < rows * keep && !changed; k++)
+				changed = q[k] != sl_iget(tt, k);
+		} else
+			changed = 1;
 		/* identity on the input range: the node goes */
 		int ident = osc == 1 && ob == (double)lo && keep == hi - lo;
 		for (int64_t r = 0; r < rows && ident; r++)

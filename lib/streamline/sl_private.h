@@ -94,6 +94,7 @@ typedef struct sl_ctx {
 	int nws;
 	int rewrites;
 	sl_map names;       /* owned: every tensor and node name seen or issued */
+	sl_map suffix;      /* owned: base name -> next suffix to try */
 	sl_map labels;      /* finish: stream -> index into label + 1 */
 	nash_datatype *label;
 } sl_ctx;

@@ -188,6 +188,7 @@ void sl_ctx_init(sl_ctx *c, nash_graph *g, const nash_stream_opts *o, nash_err *
 	c->dirty = 1;
 	c->wmap.own = 1;
 	c->names.own = 1;
+	c->suffix.own = 1;
 }
 
 void sl_ctx_free(sl_ctx *c)
@@ -199,6 +200,7 @@ void sl_ctx_free(sl_ctx *c)
 	sl_map_free(&c->wmap);
 	sl_map_free(&c->labels);
 	sl_map_free(&c->names);
+	sl_map_free(&c->suffix);
 	free(c->label);
 	free(c->vi);
 	for (int i = 0; i < c->nws; i++) {
@@ -586,10 +588,18 @@ char *sl_fresh(sl_ctx *c, const char *base)
 	if (!c->names.cap)
 		names_add_all(c);
 	char *r = nash_strdup(base);
-	for (int i = 1; sl_map_get(&c->names, r) || nash_tensor_find(c->g, r); i++) {
+	int64_t i = sl_map_get(&c->suffix, base);
+	if (!i)
+		i = 1;
+	else {
 		free(r);
-		r = nash_strfmt("%s_%d", base, i);
+		r = nash_strfmt("%s_%lld", base, (long long)i);
 	}
+	while (sl_map_get(&c->names, r) || nash_tensor_find(c->g, r)) {
+		free(r);
+		r = nash_strfmt("%s_%lld", base, (long long)i++);
+	}
+	sl_map_put(&c->suffix, base, i);
 	sl_map_put(&c->names, r, 1);
 	return r;
 }

@@ -439,6 +439,7 @@ int main(int argc, char **argv)
 	pass_case("ties under FLOOR", ties(2, "FLOOR"), "round-thresholds", 0);
 	pass_case("ties under CEIL", ties(4, "CEIL"), "round-thresholds", 0);
 	pass_case("the input quantizer", ties(2, "ROUND"), "input-pixels", 4);
+	pass_case("a quantizer whose output is one constant level", ties(1000, "ROUND"), "round-thresholds", 2);
 	pass_case("batch norm, negative scales", block(1, 1, 1), "bn-to-affine", 4);
 	pass_case("integer weights", block(1, 1, 1), "weights-to-int", 4);
 	pass_case("scales moved forward", block(1, 1, 1), "move-scales", 4);
