@@ -466,6 +466,22 @@ int main(int argc, char **argv)
 	pass_case("classifier", gemms(), "classifier", 4);
 	pass_case("fan-out", block(0, 1, 1), "duplicate-streams", 4);
 
+	/* one pass alone: batch norms to affine maps, and nothing else */
+	{
+		nash_graph *g = block(1, 1, 1), *orig = nash_graph_copy(g);
+		int r = nash_stream_pass_run(g, nash_stream_pass_find("bn-to-affine"), NULL, &e);
+		int bns = 0, muls = 0;
+		for (int i = 0; i < g->nnodes; i++) {
+			bns += !strcmp(g->nodes[i]->op, "BatchNormalization");
+			muls += !strcmp(g->nodes[i]->op, "Mul");
+		}
+		CHECK(r == 3 && bns == 0 && muls == 4 && nash_stream_compare(orig, g, 4, 1, &e) == 0,
+		      "nash_stream_pass_run runs one pass: %d rewrites, %d BN, %d Mul (3 + the pool's) (%s)", r, bns, muls, e.msg);
+		CHECK(nash_stream_pass_run(g, 99, NULL, &e) < 0, "no pass 99");
+		nash_graph_free(g);
+		nash_graph_free(orig);
+	}
+
 	/* the comparison sees a one-level change */
 	{
 		nash_graph *g = rounding("ROUND", 0, 0, 0), *orig = nash_graph_copy(g);
