@@ -355,6 +355,7 @@ int sl_pass_weights(sl_ctx *c)
 				}
 			}
 		free(wv);
+		free(sv);
 		if (stale >= 0) {
 			free(S);
 			free(wn);
@@ -362,7 +363,6 @@ int sl_pass_weights(sl_ctx *c)
 			               "refresh it with nash-quant --export", itn, (long long)stale, (long long)sl_iget(it, stale),
 			               (long long)sl_iget(qt, stale));
 		}
-		free(sv);
 		double alpha = conv ? 1 : nash_attr_float(n, "alpha", 1), beta = conv ? 1 : nash_attr_float(n, "beta", 1);
 		for (int64_t m = 0; m < M; m++)
 			S[m] *= alpha;
