@@ -829,9 +829,9 @@ static void bias_input(sl_ctx *c, nash_node *mv, const int64_t *ri)
 	const nash_tensor *xs = sl_shape(c, mv->in[0]);
 	const nash_tensor *w = nash_tensor_find(g, mv->in[1]);
 	int64_t C = xs->shape[xs->ndim - 1], MW = w->shape[0], MH = w->shape[1];
-	char *w0 = fresh2(c, mv->name, ".one.W"), *t0 = fresh2(c, mv->name, ".one.T");
-	char *one = fresh2(c, mv->name, ".one"), *cat = fresh2(c, mv->name, ".with_one");
 	char *nm1 = fresh2(c, mv->name, ".one"), *nm2 = fresh2(c, mv->name, ".with_one");
+	char *w0 = fresh2(c, nm1, ".W"), *t0 = fresh2(c, nm1, ".T");
+	char *one = fresh2(c, nm1, ".out"), *cat = fresh2(c, nm2, ".out");
 	sl_param_int0(g, w0, 2, (int64_t[]){C, 1}, (nash_datatype){NASH_DT_BINARY, 1});
 	sl_param_int(g, t0, 2, (int64_t[]){1, 1}, (int64_t[]){0}, (nash_datatype){NASH_DT_INT, 32});
 	nash_node *m1 = sl_insert_before(c, mv, "MVAU", nm1, (const char *[]){mv->in[0], w0, t0, NULL},
