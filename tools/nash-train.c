@@ -116,8 +116,6 @@ static int on_step(void *ctx, nash_trainer *t, int epoch, int64_t step, int n, d
 {
 	run_ctx *c = ctx;
 	(void)t;
-	if (step == 0)
-		nash_progress_epoch_start(&c->p);
 	char buf[256];
 	if (nash_progress_step(&c->p, epoch, step, n, loss, acc, buf, sizeof buf) && c->p.bar) {
 		fprintf(stderr, "\r%s\033[K", buf);
@@ -139,6 +137,7 @@ static int on_epoch(void *ctx, nash_trainer *t, const nash_epoch_stats *s, nash_
 	run_ctx *c = ctx;
 	(void)e;
 	clear_bar(c);
+	nash_progress_epoch_start(&c->p);   /* the next epoch's rate starts now */
 	if (!tool_quiet) {
 		char test[96] = "", val[32] = "", dur[16];
 		if (s->test_top1 == s->test_top1)

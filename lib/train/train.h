@@ -206,7 +206,7 @@ typedef struct nash_progress {
 
 void nash_progress_init(nash_progress *p, int bar, int epochs, int64_t steps_per_epoch,
                         int64_t steps_left);
-/* Note the start of an epoch. */
+/* Note the start of an epoch (init notes the first one). */
 void nash_progress_epoch_start(nash_progress *p);
 /* After a step of n images: when a redraw is due (at most every 0.2 s, and
  * at the last step of an epoch) write the bar text, without newline, into
