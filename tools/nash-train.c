@@ -336,7 +336,7 @@ int main(int argc, char **argv)
 		struct stat st;
 		if (stat(opt.ckpt, &st) < 0)
 			die("%s: no checkpoint to resume from", opt.ckpt);
-		if ((nck = nash_ckpt_read(opt.ckpt, &ck, &e)) < 0)
+		if ((nck = nash_ckpt_read(opt.ckpt, "train", &ck, &e)) < 0)
 			die("%s", e.msg);
 		ck_done = nash_val_get(ck[nck - 1]->meta, "checkpoint") ? nck - 1 : nck;
 	}
