@@ -104,6 +104,16 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	# and the export nash-train left is the one nash-quant computes from them
 	nash-quant --export qt.nash >re.nash
 	[ "$(tensors re.nash)" = "$(tensors qt.nash)" ]
+	# a stopped and resumed QAT run (learned scales in the state) ends alike
+	nash-train -j 1 --limit 4000 --epochs 2 --batch 8 --lr 0.02 -q q.nash >qfull.nash
+	nash-train -j 1 --limit 4000 --epochs 2 --batch 8 --lr 0.02 -c q.ckpt q.nash >/dev/null 2>q.err &
+	pid=$!
+	for i in $(seq 400); do grep -q "epoch 1/2" q.err && break; sleep 0.05; done
+	kill -TERM $pid
+	st=0; wait $pid || st=$?
+	assert_equal "$st" 1
+	nash-train -j 1 --limit 4000 --epochs 2 --batch 8 --lr 0.02 -c q.ckpt --resume -q q.nash >qres.nash
+	[ "$(tensors qres.nash)" = "$(tensors qfull.nash)" ]
 }
 
 @test "optimisers and schedules: adam, adamw, step, const, no nesterov" {

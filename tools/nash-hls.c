@@ -24,13 +24,15 @@ static const char help[] =
 "                         in .tar.gz, .tgz or .tar; %n in PATH is replaced by\n"
 "                         the graph name (needed for a stream of several graphs)\n"
 "  -n, --images N         testbench frames (default 10)\n"
-"  -d, --data SPEC        images for the testbench when the input is a 28x28x1\n"
-"                         pixel image: fashion-mnist (default) or a directory of\n"
-"                         IDX files; other inputs get seeded random values\n"
+"  -d, --data SPEC        test images for the testbench when the input is an\n"
+"                         image of the data set's shape: fashion-mnist (default),\n"
+"                         mnist:DIR, cifar10:FILE.tar.gz, ...; other inputs get\n"
+"                         seeded random values\n"
 "  -s, --seed N           seed of random inputs (default 1)\n"
 "      --csim             build and run the C simulation now (g++ from PATH);\n"
 "                         exit 1 if any frame differs from the integer executor\n"
 "  -t, --threads N        threads of the integer executor (default: every core)\n"
+"      --progress         progress lines on stderr even when it is not a terminal\n"
 "  -q, --quiet            no progress lines\n"
 "  -h, --help             show this help\n"
 "      --version          show the version\n"
@@ -103,12 +105,13 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 		rc = -1;
 	}
 	if (rc == 0 && opt.csim) {
-		note("graph %s: C simulation of %d frames (building with g++)...", g->name, opt.images);
+		if (tool_progress)
+			note("graph %s: C simulation of %d frames (building with g++)...", g->name, opt.images);
 		rc = nash_hls_run_csim(tmp, 1, &cs, e);
 		if (rc == 0 && !cs.passed)
 			rc = nash_fail(e, "graph %s: C simulation differs from the integer executor on %d of %d frames (rerun without --csim and run make csim in the project to see them)",
 			               g->name, cs.mismatches, cs.images);
-		if (rc == 0)
+		if (rc == 0 && tool_progress)
 			note("graph %s: C simulation passed: %d frames bit-exact, %.2f s per frame (build %.1f s)", g->name,
 			     cs.images, cs.run_s / (cs.images ? cs.images : 1), cs.compile_s);
 	}
@@ -142,7 +145,8 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 		} else
 			nash_val_del(m, "csim");
 		nash_val_set(m, "tool", nash_val_str("nash-hls " NASH_VERSION));
-		note("graph %s: %d layers -> %s", g->name, info.layers, dest);
+		if (tool_progress)
+			note("graph %s: %d layers -> %s", g->name, info.layers, dest);
 	}
 	nash_hls_info_free(&info);
 	free(x);

@@ -149,8 +149,6 @@ static int on_step(void *ctx, nash_trainer *t, int epoch, int64_t step, int n, d
 {
 	run_ctx *c = ctx;
 	(void)t;
-	if (step == 0)
-		nash_progress_epoch_start(&c->p);
 	char buf[256];
 	if (nash_progress_step(&c->p, epoch, step, n, loss, acc, buf, sizeof buf) && c->p.bar) {
 		fprintf(stderr, "\r%s\033[K", buf);
@@ -172,6 +170,7 @@ static int on_epoch(void *ctx, nash_trainer *t, const nash_epoch_stats *s, nash_
 	run_ctx *c = ctx;
 	(void)e;
 	clear_bar(c);
+	nash_progress_epoch_start(&c->p);   /* the next epoch's rate starts now */
 	if (!tool_quiet) {
 		char test[96] = "", val[32] = "", dur[16];
 		if (s->test_top1 == s->test_top1)
@@ -757,7 +756,7 @@ int main(int argc, char **argv)
 		struct stat st;
 		if (stat(opt.ckpt, &st) < 0)
 			die("%s: no checkpoint to resume from", opt.ckpt);
-		if ((nck = nash_ckpt_read(opt.ckpt, &ck, &e)) < 0)
+		if ((nck = nash_ckpt_read(opt.ckpt, "train", &ck, &e)) < 0)
 			die("%s", e.msg);
 		ck_done = nash_val_get(ck[nck - 1]->meta, "checkpoint") ? nck - 1 : nck;
 	}

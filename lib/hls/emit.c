@@ -45,6 +45,7 @@ typedef struct strm {
 	int64_t n;       /* elements a word */
 	int64_t total;   /* elements a frame */
 	int64_t depth;   /* FIFO depth (2 default) */
+	int arr;         /* element of a stream array (declared as a whole), else -1 */
 } strm;
 
 typedef struct em {
@@ -56,6 +57,9 @@ typedef struct em {
 	int *tstream;
 	int nt;
 	sb top, decl, body;
+	/* stream arrays (DuplicateStreams outputs): name, first stream, count */
+	char (*aname)[48];
+	int *afirst, *acount, na;
 	int layers, converters;
 	nash_hls_info *info;
 	const char *dir;
@@ -137,8 +141,8 @@ int nash_hls_check(const nash_graph *g, nash_err *e)
 		if (!ok)
 			return nash_fail(e, "graph %s: node %s: op %s has no HLS template (nash-hls implements the hardware operators of nash-ops(7); run nash-stream first)",
 			                 g->name, n->name, n->op);
-		if (!strcmp(n->op, "DuplicateStreams") && (n->nout < 2 || n->nout > 4))
-			return nash_fail(e, "graph %s: node %s: DuplicateStreams with %d outputs has no HLS template (2 to 4)",
+		if (!strcmp(n->op, "DuplicateStreams") && (n->nout < 1 || n->nout > 64))
+			return nash_fail(e, "graph %s: node %s: DuplicateStreams with %d outputs has no HLS template (1 to 64)",
 			                 g->name, n->name, n->nout);
 		if (!strcmp(n->op, "StreamingConcat") && (n->nin < 2 || n->nin > 4))
 			return nash_fail(e, "graph %s: node %s: StreamingConcat of %d inputs has no HLS template (2 to 4)",
@@ -160,6 +164,7 @@ static int stream_new(em *m, const char *base, nash_datatype dt, int64_t n, int6
 	s->n = n;
 	s->total = total;
 	s->depth = 2;
+	s->arr = -1;
 	return m->ns++;
 }
 
@@ -525,14 +530,22 @@ static int emit_node(em *m, const nash_node *n, nash_err *e)
 		int x = use_stream(m, n, n->in[0], pe, e);
 		if (x < 0)
 			return -1;
-		sb_printf(&m->body, "\tnash::duplicate<%lld>(%s", (long long)(tot / pe), m->s[x].name);
-		int outs[MAXS];
+		/* the outputs form one array of streams */
+		m->aname = nash_realloc(m->aname, (size_t)(m->na + 1) * sizeof *m->aname);
+		m->afirst = nash_realloc(m->afirst, (size_t)(m->na + 1) * sizeof *m->afirst);
+		m->acount = nash_realloc(m->acount, (size_t)(m->na + 1) * sizeof *m->acount);
+		snprintf(m->aname[m->na], sizeof m->aname[m->na], "a%d_%.36s", m->na, id);
+		m->afirst[m->na] = m->ns;
+		m->acount[m->na] = n->nout;
 		for (int j = 0; j < n->nout; j++) {
-			outs[j] = stream_new(m, n->out[j], idt, pe, tot);
-			tmap(m, n->out[j], outs[j]);
-			sb_printf(&m->body, ", %s", m->s[outs[j]].name);
+			int o = stream_new(m, n->out[j], idt, pe, tot);
+			snprintf(m->s[o].name, sizeof m->s[o].name, "%s[%d]", m->aname[m->na], j);
+			m->s[o].arr = m->na;
+			tmap(m, n->out[j], o);
 		}
-		sb_printf(&m->body, ");\n");
+		sb_printf(&m->body, "\tnash::duplicate<%lld, %d>(%s, %s);\n", (long long)(tot / pe), n->nout, m->s[x].name,
+		          m->aname[m->na]);
+		m->na++;
 		return 0;
 	}
 	if (!strcmp(op, "StreamingConcat")) {
@@ -680,8 +693,17 @@ int nash_hls_write(const nash_graph *g, const int32_t *x, int n, int threads, co
 	               "#pragma HLS INTERFACE ap_ctrl_none port=return\n#pragma HLS DATAFLOW\n",
 	          info->top);
 	for (int i = 0; i < m.ns; i++) {
+		if (m.s[i].arr >= 0)
+			continue;
 		sb_printf(&tp, "\tstatic hls::stream<%s> %s(\"%s\");\n", vtype(&m.s[i], a), m.s[i].name, m.s[i].name);
 		sb_printf(&tp, "#pragma HLS STREAM variable=%s depth=%lld\n", m.s[i].name, (long long)m.s[i].depth);
+	}
+	for (int i = 0; i < m.na; i++) { /* one depth for the array: its deepest FIFO */
+		int64_t d = 2;
+		for (int j = 0; j < m.acount[i]; j++)
+			d = m.s[m.afirst[i] + j].depth > d ? m.s[m.afirst[i] + j].depth : d;
+		sb_printf(&tp, "\tstatic hls::stream<%s> %s[%d];\n", vtype(&m.s[m.afirst[i]], a), m.aname[i], m.acount[i]);
+		sb_printf(&tp, "#pragma HLS STREAM variable=%s depth=%lld\n", m.aname[i], (long long)d);
 	}
 	sb_printf(&tp, "\tnash::stream_in<%lld, 1, %s, in_word>(in, %s);\n", (long long)isz, m.s[si].type, m.s[si].name);
 	sb_printf(&tp, "%s", m.body.p ? m.body.p : "");
@@ -799,6 +821,7 @@ done:
 		free(m.tname[i]);
 	free(m.tname);
 	free(m.tstream);
+	free(m.aname), free(m.afirst), free(m.acount);
 	free(m.top.p), free(m.decl.p), free(m.body.p);
 	if (rc < 0)
 		nash_err_prefix(e, "%s", "");

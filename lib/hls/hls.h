@@ -20,12 +20,13 @@
 int nash_hls_check(const nash_graph *g, nash_err *e);
 
 /* Testbench inputs: n images in the graph input's H x W x C layout as
- * int32 (malloc'd into *x). The test set of data (a spec:
- * "fashion-mnist", or a directory with t10k-images-idx3-ubyte[.gz]) when
- * the input is 28 x 28 x 1 and its datatype holds pixels 0..255, else
- * values drawn uniformly from the input datatype with seed. source gets a
- * short description ("fashion-mnist test images 0..9", "random, seed 1");
- * it must hold 256 bytes. */
+ * int32 (malloc'd into *x): the first n test images of data (a dataset
+ * spec of nash_dataset_load: fashion-mnist, mnist:DIR, cifar10:FILE, ...)
+ * when the input is an image of the data set's shape (or its flattened
+ * grey image, 1 x 1 x H*W, for an MLP) and its datatype holds pixels
+ * 0..255; else values drawn uniformly from the input datatype with seed.
+ * source gets a short description ("fashion-mnist test images 0..9",
+ * "random INT8 values, seed 1 ..."); it must hold 256 bytes. */
 int nash_hls_inputs(const nash_graph *g, const char *data, int n, uint64_t seed, int32_t **x, char *source,
                     nash_err *e);
 

@@ -1,6 +1,7 @@
 /* project.c - testbench inputs, C simulation, and putting a project in
  * place (directory or archive, atomically). See hls.h. */
 #include "hls/hls.h"
+#include "data/data.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -13,102 +14,47 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
-
-/* Read a whole (possibly gzip-compressed) file through libarchive. */
-static unsigned char *read_raw(const char *path, size_t *n, nash_err *e)
-{
-	struct archive *a = archive_read_new();
-	archive_read_support_filter_all(a);
-	archive_read_support_format_raw(a);
-	struct archive_entry *ent;
-	unsigned char *buf = NULL;
-	size_t cap = 0;
-	*n = 0;
-	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK || archive_read_next_header(a, &ent) != ARCHIVE_OK) {
-		nash_fail(e, "%s: cannot read: %s", path, archive_error_string(a) ? archive_error_string(a) : strerror(errno));
-		archive_read_free(a);
-		return NULL;
-	}
-	for (;;) {
-		if (*n + 65536 > cap) {
-			cap = (cap + 65536) * 2;
-			buf = nash_realloc(buf, cap);
-		}
-		la_ssize_t k = archive_read_data(a, buf + *n, cap - *n);
-		if (k < 0) {
-			nash_fail(e, "%s: %s", path, archive_error_string(a));
-			free(buf);
-			archive_read_free(a);
-			return NULL;
-		}
-		if (k == 0)
-			break;
-		*n += (size_t)k;
-	}
-	archive_read_free(a);
-	return buf;
-}
-
-static int load_idx_images(const char *spec, int n, uint8_t **px, char *source, nash_err *e)
-{
-	const char *dir = spec;
-	if (!strcmp(spec, "fashion-mnist"))
-		dir = FMNIST_DIR;
-	else if (!strncmp(spec, "mnist:", 6) || !strncmp(spec, "fashion-mnist:", 14))
-		dir = strchr(spec, ':') + 1;
-	char path[4096];
-	snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", dir);
-	if (access(path, R_OK) != 0)
-		snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
-	size_t len;
-	unsigned char *b = read_raw(path, &len, e);
-	if (!b)
-		return -1;
-	if (len < 16 || b[0] || b[1] || b[2] != 8 || b[3] != 3) {
-		free(b);
-		return nash_fail(e, "%s: not an IDX image file", path);
-	}
-	uint32_t cnt = (uint32_t)b[4] << 24 | b[5] << 16 | b[6] << 8 | b[7];
-	uint32_t rows = (uint32_t)b[8] << 24 | b[9] << 16 | b[10] << 8 | b[11];
-	uint32_t cols = (uint32_t)b[12] << 24 | b[13] << 16 | b[14] << 8 | b[15];
-	if (rows != 28 || cols != 28 || len < 16 + (size_t)cnt * 784) {
-		free(b);
-		return nash_fail(e, "%s: expected 28x28 images, %u of them (file is short or of another shape)", path, cnt);
-	}
-	if ((uint32_t)n > cnt) {
-		free(b);
-		return nash_fail(e, "%s: %d images asked for, the test set has %u", path, n, cnt);
-	}
-	*px = nash_alloc((size_t)n * 784);
-	memcpy(*px, b + 16, (size_t)n * 784);
-	free(b);
-	snprintf(source, 256, "%s test images 0..%d", strcmp(spec, "fashion-mnist") ? spec : "fashion-mnist", n - 1);
-	return 0;
-}
-
 int nash_hls_inputs(const nash_graph *g, const char *data, int n, uint64_t seed, int32_t **x, char *source,
                     nash_err *e)
 {
 	const nash_io *in = &g->inputs[0];
 	if (in->ndim != 3)
 		return nash_fail(e, "graph %s: input %s is not H x W x C", g->name, in->name);
-	int64_t isz = in->shape[0] * in->shape[1] * in->shape[2];
+	int64_t H = in->shape[0], W = in->shape[1], C = in->shape[2], isz = H * W * C;
 	nash_datatype d = in->datatype;
-	int pixels = in->shape[0] == 28 && in->shape[1] == 28 && in->shape[2] == 1 && nash_datatype_is_int(d) &&
-	             nash_datatype_min(d) <= 0 && nash_datatype_max(d) >= 255 && d.kind != NASH_DT_BIPOLAR;
+	/* an image input (H x W x C with 1 or 3 channels, or a flattened
+	 * grey image 1 x 1 x N for an MLP) whose datatype holds pixels */
+	int pixels = nash_datatype_is_int(d) && d.kind != NASH_DT_BIPOLAR && nash_datatype_min(d) <= 0 &&
+	             nash_datatype_max(d) >= 255 && ((C == 1 || C == 3) || (H == 1 && W == 1));
 	*x = nash_alloc((size_t)((int64_t)(n > 0 ? n : 1) * isz) * sizeof **x);
 	if (pixels && data && *data) {
-		uint8_t *px;
-		if (load_idx_images(data, n, &px, source, e) < 0) {
+		nash_dataset *ds = nash_dataset_load(data, n, 0, seed, e);
+		if (!ds) {
 			free(*x);
 			*x = NULL;
 			return -1;
 		}
-		for (int64_t i = 0; i < (int64_t)n * isz; i++)
-			(*x)[i] = px[i]; /* 28 x 28 x 1: the same order as N x C x H x W */
-		free(px);
-		return 0;
+		int same = ds->h == H && ds->w == W && ds->c == C;
+		int flat = H == 1 && W == 1 && ds->c == 1 && (int64_t)ds->h * ds->w == C;
+		if ((same || flat) && ds->test.n >= n) {
+			int64_t hw = (int64_t)ds->h * ds->w, c = ds->c;
+			for (int i = 0; i < n; i++) /* N x C x H x W to H x W x C */
+				for (int64_t ch = 0; ch < c; ch++)
+					for (int64_t p = 0; p < hw; p++)
+						(*x)[(int64_t)i * isz + p * c + ch] = ds->test.x[((int64_t)i * c + ch) * hw + p];
+			snprintf(source, 256, "%s test images 0..%d", ds->name, n - 1);
+			nash_dataset_free(ds);
+			return 0;
+		}
+		if (ds->test.n < n) {
+			nash_fail(e, "%s: %d images asked for, its test set has %lld", data, n, (long long)ds->test.n);
+			nash_dataset_free(ds);
+			free(*x);
+			*x = NULL;
+			return -1;
+		}
+		nash_dataset_free(ds);
+		pixels = 0;
 	}
 	nash_rng r;
 	nash_rng_seed(&r, seed);
@@ -120,8 +66,8 @@ int nash_hls_inputs(const nash_graph *g, const char *data, int n, uint64_t seed,
 		(*x)[i] = (int32_t)v;
 	}
 	char dn[16];
-	snprintf(source, 256, "random %s values, seed %llu%s", nash_datatype_name(d, dn), (unsigned long long)seed,
-	         pixels ? "" : " (the input is not a 28x28x1 pixel image)");
+	snprintf(source, 256, "random %s values, seed %llu (the input is not an image of %s)", nash_datatype_name(d, dn),
+	         (unsigned long long)seed, data && *data ? data : "the data set");
 	return 0;
 }
 

@@ -4,10 +4,13 @@
  * tensor; FIFOs and width converters alias their input). Each image runs
  * through every step on one thread, images spread over threads (OpenMP).
  * Activations are int32; a sliding window that feeds an MVAU on the fast
- * path writes int16 rows straight into that MVAU's GEMM operand. MVAUs
- * whose products and sums provably fit int16 x int16 -> int32 use the
- * packed kernels of kern.c, the others an int64 loop. No float touches a
- * value. */
+ * path writes int16 (or uint8) rows straight into that MVAU's GEMM
+ * operand. MVAUs whose products and sums provably fit int32 use the packed
+ * kernels of kern.c (u8 x s8 with AVX-512 VNNI when the input is unsigned
+ * 8-bit and the weights 8-bit, else int16 x int16), the others an int64
+ * loop. Thresholds: parallel counts for up to 16 steps, tables of outputs
+ * for many steps over a narrow range, binary search otherwise. No float
+ * touches a value. */
 #include "hwexec/hwexec.h"
 #include "kern.h"
 
@@ -25,7 +28,8 @@ typedef enum { ST_SWG, ST_MVAU, ST_THR, ST_MAXPOOL, ST_AVGPOOL, ST_ADD, ST_DUP, 
 typedef struct slot {
 	char *name;
 	int64_t pix, ch;         /* pixels x channels */
-	int i16;                 /* rows of int16 at stride ld (a GEMM operand) */
+	int el;                  /* bytes an element: 4 (int32), or a GEMM operand's
+	                            rows of int16 (2) or uint8 (1) at stride ld */
 	int64_t ld;              /* elements per row */
 	nash_datatype dt;
 	size_t off, bytes;       /* place in a thread's workspace */
@@ -40,7 +44,7 @@ typedef struct thr {
 	int32_t *tt;             /* steps x chp, int32, transposed (small tables) */
 	int32_t *blk;            /* large sorted tables: rows x 256, padded */
 	int32_t *coarse;         /* rows x 16: the last threshold of each block of 16 */
-	uint16_t *lut;           /* rows x span: the count for lo .. lo+span-1 */
+	int32_t *lut;            /* rows x span: the output for lo .. lo+span-1 */
 	int64_t lo, span;
 	int64_t actval;
 	int bipolar;             /* BIPOLAR output: -1 below, +1 at or above */
@@ -55,8 +59,9 @@ typedef struct step {
 	int64_t padval;          /* what padding inserts */
 	/* MVAU */
 	int64_t mw, mh, kp, mhp, pix;
-	int fast, xnor;
+	int fast, xnor, u8;
 	int16_t *wp;             /* packed (fast) */
+	int8_t *wp8;             /* packed (u8 x s8) */
 	int64_t *wt;             /* mh x mw (slow path) */
 	int has_thr;
 	thr th;
@@ -139,6 +144,7 @@ static int new_slot(nash_hwnet *h, const char *name, int64_t pix, int64_t ch, na
 	s->ld = ch;
 	s->dt = dt;
 	s->alias = -1;
+	s->el = 4;
 	return h->nslots++;
 }
 
@@ -238,6 +244,11 @@ static const nash_tensor *param(const nash_graph *g, const nash_node *n, int i, 
 	return t;
 }
 
+static int64_t thr_out_(const thr *th, int64_t n)
+{
+	return th->bipolar ? (n ? 1 : -1) : th->actval + n;
+}
+
 /* Thresholds T (rows x steps) for ch channels; out datatype odt. */
 static int thr_init(const nash_graph *g, const nash_node *n, const nash_tensor *t, int64_t ch, nash_datatype odt,
                     thr *th, nash_err *e)
@@ -270,21 +281,28 @@ static int thr_init(const nash_graph *g, const nash_node *n, const nash_tensor *
 	for (int64_t i = 0; i < th->rows * th->steps; i++)
 		if (th->t[i] < INT32_MIN || th->t[i] > INT32_MAX)
 			fits = 0;
-	/* many steps over a narrow range: a table of counts per channel; below
-	 * the smallest threshold the count is 0, above the largest all steps */
-	if (th->steps > 16 && th->steps < 65536) {
+	/* many steps over a narrow range: a table of outputs per channel over
+	 * [lo - 1, hi] (lo, hi: the smallest and largest threshold); a value
+	 * below lo gives 0 steps, one at or above hi all of them */
+	int64_t omin = th->bipolar ? -1 : th->actval, omax = th->bipolar ? 1 : th->actval + th->steps;
+	if (th->steps > 16 && omin >= INT16_MIN && omax <= INT16_MAX) {
 		int64_t lo = th->t[0], hi = th->t[0];
 		for (int64_t i = 0; i < th->rows * th->steps; i++)
 			lo = th->t[i] < lo ? th->t[i] : lo, hi = th->t[i] > hi ? th->t[i] : hi;
-		if (hi - lo < (1 << 20) && (hi - lo + 1) * th->rows <= (1 << 22)) {
-			th->lo = lo, th->span = hi - lo + 1;
+		if (lo > INT32_MIN + 1 && hi < INT32_MAX && hi - lo < (1 << 20) && (hi - lo + 2) * th->rows <= (1 << 20)) {
+			th->lo = lo - 1, th->span = hi - lo + 2;
+			int64_t *cnt = nash_alloc((size_t)th->span * sizeof *cnt);
 			th->lut = nash_alloc((size_t)(th->rows * th->span) * sizeof *th->lut);
-			for (int64_t r = 0; r < th->rows; r++)
+			for (int64_t r = 0; r < th->rows; r++) {
+				memset(cnt, 0, (size_t)th->span * sizeof *cnt);
 				for (int64_t s = 0; s < th->steps; s++) /* each threshold counts from its value up */
-					th->lut[r * th->span + (th->t[r * th->steps + s] - lo)]++;
-			for (int64_t r = 0; r < th->rows; r++)
+					cnt[th->t[r * th->steps + s] - th->lo]++;
 				for (int64_t i = 1; i < th->span; i++)
-					th->lut[r * th->span + i] += th->lut[r * th->span + i - 1];
+					cnt[i] += cnt[i - 1];
+				for (int64_t i = 0; i < th->span; i++)
+					th->lut[r * th->span + i] = (int32_t)thr_out_(th, cnt[i]);
+			}
+			free(cnt);
 		}
 	}
 	if (!th->lut && fits && th->sorted && th->steps > 16 && th->steps <= 256) {
@@ -353,9 +371,46 @@ static inline int32_t thr_count_blk(const thr *th, int64_t c, int32_t v)
 	return 16 * b + n;
 }
 
+/* The element-wise loops are compiled for AVX-512, AVX2 and the x86-64
+ * baseline; the loader picks the clone this CPU runs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HW_CLONES
+#endif
+
 /* Apply thresholds to rows of int32 values (p rows of ch at stride ld). */
-static void thr_apply32(const thr *th, const int32_t *x, int64_t p, int64_t ld, int64_t ch, int32_t *y, int64_t ldy)
+HW_CLONES static void thr_apply32(const thr *th, const int32_t *x, int64_t p, int64_t ld, int64_t ch, int32_t *y, int64_t ldy)
 {
+	if (th->tt && ch % HWK_NB == 0) { /* whole blocks: straight from x to y */
+		int32_t av = (int32_t)th->actval;
+		for (int64_t r = 0; r < p; r++) {
+			const int32_t *xr = x + r * ld;
+			int32_t *yr = y + r * ldy;
+			for (int64_t cb = 0; cb < ch; cb += HWK_NB) {
+				int32_t cnt[HWK_NB];
+#pragma omp simd
+				for (int j = 0; j < HWK_NB; j++)
+					cnt[j] = 0;
+				for (int64_t s = 0; s < th->steps; s++) {
+					const int32_t *t = th->tt + s * ch + cb;
+#pragma omp simd
+					for (int j = 0; j < HWK_NB; j++)
+						cnt[j] += xr[cb + j] >= t[j];
+				}
+				if (th->bipolar) {
+#pragma omp simd
+					for (int j = 0; j < HWK_NB; j++)
+						yr[cb + j] = cnt[j] ? 1 : -1;
+				} else {
+#pragma omp simd
+					for (int j = 0; j < HWK_NB; j++)
+						yr[cb + j] = av + cnt[j];
+				}
+			}
+		}
+		return;
+	}
 	if (th->tt) {
 		int64_t chp = (ch + HWK_NB - 1) / HWK_NB * HWK_NB;
 		for (int64_t r = 0; r < p; r++) {
@@ -379,12 +434,19 @@ static void thr_apply32(const thr *th, const int32_t *x, int64_t p, int64_t ld, 
 		return;
 	}
 	if (th->lut) {
-		for (int64_t r = 0; r < p; r++)
-			for (int64_t c = 0; c < ch; c++) {
-				int64_t i = x[r * ld + c] - th->lo;
-				int64_t n = i < 0 ? 0 : i >= th->span ? th->steps : th->lut[(th->rows == 1 ? 0 : c) * th->span + i];
-				y[r * ldy + c] = thr_out(th, n);
+		/* int32 indices (the table is under 2^20 entries): gathers */
+		int32_t top = (int32_t)th->span - 1, lo = (int32_t)th->lo, stride = th->rows == 1 ? 0 : (int32_t)th->span;
+		for (int64_t r = 0; r < p; r++) {
+			const int32_t *xr = x + r * ld;
+			int32_t *yr = y + r * ldy;
+			const int32_t *t = th->lut;
+#pragma omp simd
+			for (int32_t c = 0; c < (int32_t)ch; c++) {
+				int32_t v = xr[c] < lo ? lo : xr[c];
+				v = v > lo + top ? lo + top : v; /* no overflow: lo + top is the largest threshold */
+				yr[c] = t[c * stride + (v - lo)];
 			}
+		}
 		return;
 	}
 	if (th->blk) {
@@ -492,9 +554,11 @@ static int compile_node(nash_hwnet *h, const nash_graph *g, const nash_node *n, 
 			return nash_fail(e, "graph %s: node %s (MVAU): binaryXnorMode needs BIPOLAR input and weights, not %s and %s",
 			                 g->name, n->name, dtname(idt, a), dtname(wdt, b));
 		int64_t *wv = nash_alloc((size_t)(s->mw * s->mh) * sizeof *wv);
-		int64_t wmax = 0;
+		int64_t wmax = 0, wlo = 0, whi = 0;
 		for (int64_t j = 0; j < s->mw * s->mh; j++) {
 			wv[j] = read_int(w, j);
+			wlo = wv[j] < wlo ? wv[j] : wlo;
+			whi = wv[j] > whi ? wv[j] : whi;
 			if (wv[j] < nash_datatype_min(wdt) || wv[j] > nash_datatype_max(wdt) ||
 			    (wdt.kind == NASH_DT_BIPOLAR && wv[j] == 0)) {
 				int64_t bad = wv[j];
@@ -514,7 +578,14 @@ static int compile_node(nash_hwnet *h, const nash_graph *g, const nash_node *n, 
 		          bound < INT32_MAX;
 		s->kp = (s->mw + 1) / 2 * 2;
 		s->mhp = (s->mh + HWK_NB - 1) / HWK_NB * HWK_NB;
-		if (s->fast) {
+		/* unsigned 8-bit inputs and 8-bit weights: four products a lane */
+		s->u8 = s->fast && hwk_has_u8(h->isa) && xlo >= 0 && xhi <= 255 && wlo >= -128 && whi <= 127;
+		if (s->u8) {
+			s->kp = (s->mw + 3) / 4 * 4;
+			s->wp8 = nash_alloc((size_t)(s->kp * s->mhp));
+			hwk_pack8(wv, s->mw, s->mh, s->kp, s->wp8);
+			free(wv);
+		} else if (s->fast) {
 			s->wp = nash_alloc((size_t)(s->kp * s->mhp) * sizeof *s->wp);
 			hwk_pack(wv, s->mw, s->mh, s->kp, s->wp);
 			free(wv);
@@ -767,7 +838,7 @@ nash_hwnet *nash_hwnet_new(const nash_graph *g, int batch, int threads, nash_err
 			if (h->st[j].k == ST_SWG && h->st[j].out[0] == x)
 				prod = j;
 		if (prod >= 0 && users == 1 && x != ob) {
-			h->s[x].i16 = 1;
+			h->s[x].el = m->u8 ? 1 : 2;
 			h->s[x].ld = m->kp;
 		}
 	}
@@ -777,8 +848,7 @@ nash_hwnet *nash_hwnet_new(const nash_graph *g, int batch, int threads, nash_err
 		slot *s = &h->s[i];
 		if (s->alias >= 0)
 			continue;
-		size_t el = s->i16 ? 2 : 4;
-		s->bytes = ((size_t)(s->pix * s->ld) * el + 63) / 64 * 64;
+		s->bytes = ((size_t)(s->pix * s->ld) * (size_t)s->el + 63) / 64 * 64;
 		s->off = off;
 		off += s->bytes;
 	}
@@ -789,7 +859,7 @@ nash_hwnet *nash_hwnet_new(const nash_graph *g, int batch, int threads, nash_err
 			continue;
 		size_t need = 0;
 		if (s->fast) {
-			if (!h->s[base_slot(h, s->in[0])].i16)
+			if (h->s[base_slot(h, s->in[0])].el == 4)
 				need += ((size_t)(s->pix * s->kp) * 2 + 63) / 64 * 64;
 			need += (size_t)(s->pix * s->mhp) * 4;
 		} else
@@ -819,6 +889,7 @@ void nash_hwnet_free(nash_hwnet *h)
 		free(s->name);
 		free(s->op);
 		free(s->wp);
+		free(s->wp8);
 		free(s->wt);
 		free(s->th.t);
 		free(s->th.tt);
@@ -857,42 +928,72 @@ static void range_fail(runerr *re, const nash_hwnet *h, const step *s, int64_t v
 #define I32(ws, h, sl) ((int32_t *)((ws) + (h)->s[base_slot((h), (sl))].off))
 #define I16(ws, h, sl) ((int16_t *)((ws) + (h)->s[base_slot((h), (sl))].off))
 
-static void run_swg(const nash_hwnet *h, const step *s, unsigned char *ws)
+/* Copy n int32 values into a window row of el bytes an element. */
+static inline void put(unsigned char *dst, int el, const int32_t *src, int64_t n)
+{
+	if (el == 1) {
+		uint8_t *d = (uint8_t *)dst;
+#pragma omp simd
+		for (int64_t j = 0; j < n; j++)
+			d[j] = (uint8_t)src[j];
+	} else if (el == 2) {
+		int16_t *d = (int16_t *)dst;
+#pragma omp simd
+		for (int64_t j = 0; j < n; j++)
+			d[j] = (int16_t)src[j];
+	} else
+		memcpy(dst, src, (size_t)n * 4);
+}
+
+static inline void fill(unsigned char *dst, int el, int32_t v, int64_t n)
+{
+	if (el == 1)
+		memset(dst, (int)(uint8_t)v, (size_t)n);
+	else if (el == 2)
+		for (int64_t j = 0; j < n; j++)
+			((int16_t *)dst)[j] = (int16_t)v;
+	else
+		for (int64_t j = 0; j < n; j++)
+			((int32_t *)dst)[j] = v;
+}
+
+HW_CLONES static void run_swg(const nash_hwnet *h, const step *s, unsigned char *ws)
 {
 	const int32_t *x = I32(ws, h, s->in[0]);
 	const slot *o = &h->s[base_slot(h, s->out[0])];
+	int el = o->el;
 	int64_t c = s->c, row = s->kh * s->kw * c;
+	unsigned char *out = ws + o->off;
 	for (int64_t oy = 0; oy < s->oh; oy++)
 		for (int64_t ox = 0; ox < s->ow; ox++) {
 			int64_t p = oy * s->ow + ox;
-			for (int64_t ky = 0; ky < s->kh; ky++)
-				for (int64_t kx = 0; kx < s->kw; kx++) {
-					int64_t iy = oy * s->sh - s->pad[0] + ky * s->dh, ix = ox * s->sw - s->pad[1] + kx * s->dw;
-					int inside = iy >= 0 && iy < s->ih && ix >= 0 && ix < s->iw;
-					const int32_t *src = x + (iy * s->iw + ix) * c;
-					int64_t at = p * o->ld + (ky * s->kw + kx) * c;
-					if (o->i16) {
-						int16_t *dst = (int16_t *)(ws + o->off) + at;
-						if (inside) {
-#pragma omp simd
-							for (int64_t j = 0; j < c; j++)
-								dst[j] = (int16_t)src[j];
-						}
-						else
-							for (int64_t j = 0; j < c; j++)
-								dst[j] = (int16_t)s->padval;
-					} else {
-						int32_t *dst = (int32_t *)(ws + o->off) + at;
-						if (inside)
-							memcpy(dst, src, (size_t)c * sizeof *dst);
-						else
-							for (int64_t j = 0; j < c; j++)
-								dst[j] = (int32_t)s->padval;
-					}
+			unsigned char *prow = out + (size_t)(p * o->ld) * (size_t)el;
+			int64_t ix0 = ox * s->sw - s->pad[1];
+			/* with dilation 1 and the whole kernel row inside, the KW*C
+			 * window values of one kernel row are contiguous in x */
+			int runs = s->dw == 1 && ix0 >= 0 && ix0 + s->kw <= s->iw;
+			for (int64_t ky = 0; ky < s->kh; ky++) {
+				int64_t iy = oy * s->sh - s->pad[0] + ky * s->dh;
+				unsigned char *d = prow + (size_t)(ky * s->kw * c) * (size_t)el;
+				if (iy < 0 || iy >= s->ih) {
+					fill(d, el, (int32_t)s->padval, s->kw * c);
+					continue;
 				}
-			if (o->i16)
-				for (int64_t j = row; j < o->ld; j++)
-					((int16_t *)(ws + o->off))[p * o->ld + j] = 0;
+				if (runs) {
+					put(d, el, x + (iy * s->iw + ix0) * c, s->kw * c);
+					continue;
+				}
+				for (int64_t kx = 0; kx < s->kw; kx++) {
+					int64_t ix = ix0 + kx * s->dw;
+					unsigned char *dk = d + (size_t)(kx * c) * (size_t)el;
+					if (ix < 0 || ix >= s->iw)
+						fill(dk, el, (int32_t)s->padval, c);
+					else
+						put(dk, el, x + (iy * s->iw + ix) * c, c);
+				}
+			}
+			if (o->ld > row)
+				fill(prow + (size_t)row * (size_t)el, el, 0, o->ld - row);
 		}
 }
 
@@ -922,9 +1023,31 @@ static void run_mvau(const nash_hwnet *h, const step *s, unsigned char *ws, rune
 	const slot *xs = &h->s[base_slot(h, s->in[0])];
 	int32_t *y = I32(ws, h, s->out[0]);
 	unsigned char *scr = ws + h->scratch_off;
+	if (s->u8) {
+		const uint8_t *x;
+		if (xs->el == 1)
+			x = (const uint8_t *)(ws + xs->off);
+		else {
+			uint8_t *xp = (uint8_t *)scr;
+			const int32_t *src = (const int32_t *)(ws + xs->off);
+			for (int64_t p = 0; p < s->pix; p++) {
+#pragma omp simd
+				for (int64_t k = 0; k < s->mw; k++)
+					xp[p * s->kp + k] = (uint8_t)src[p * s->mw + k];
+				for (int64_t k = s->mw; k < s->kp; k++)
+					xp[p * s->kp + k] = 0;
+			}
+			x = xp;
+			scr += ((size_t)(s->pix * s->kp) * 2 + 63) / 64 * 64;
+		}
+		int32_t *acc = (int32_t *)scr;
+		hwk_gemm8(h->isa, x, s->pix, s->kp, s->wp8, s->kp, s->mhp, acc, s->mhp);
+		mvau_post(h, s, acc, s->mhp, y, re);
+		return;
+	}
 	if (s->fast) {
 		const int16_t *x;
-		if (xs->i16)
+		if (xs->el == 2)
 			x = (const int16_t *)(ws + xs->off);
 		else {
 			int16_t *xp = (int16_t *)scr;

@@ -158,6 +158,106 @@ gemm_avx512(const int16_t *x, int64_t p, int64_t ldx, const int16_t *wp, int64_t
 }
 #endif
 
+/* ---- u8 x s8 -> s32: four products a lane (vpdpbusd) ---- */
+
+void hwk_pack8(const int64_t *w, int64_t mw, int64_t mh, int64_t kp, int8_t *wp)
+{
+	int64_t mhp = (mh + HWK_NB - 1) / HWK_NB * HWK_NB;
+	memset(wp, 0, (size_t)(mhp * kp));
+	for (int64_t k = 0; k < mw; k++)
+		for (int64_t h = 0; h < mh; h++) {
+			int64_t nb = h / HWK_NB, j = h % HWK_NB;
+			wp[((nb * (kp / 4) + k / 4) * HWK_NB + j) * 4 + (k & 3)] = (int8_t)w[k * mh + h];
+		}
+}
+
+static void gemm8_scalar(const uint8_t *x, int64_t p, int64_t ldx, const int8_t *wp, int64_t kp, int64_t mhp,
+                         int32_t *acc, int64_t ldacc)
+{
+	for (int64_t nb = 0; nb < mhp / HWK_NB; nb++) {
+		const int8_t *wb = wp + nb * kp * HWK_NB;
+		for (int64_t r = 0; r < p; r++) {
+			int32_t a[HWK_NB] = {0};
+			const uint8_t *xr = x + r * ldx;
+			for (int64_t kq = 0; kq < kp / 4; kq++) {
+				const int8_t *w = wb + kq * 4 * HWK_NB;
+				for (int j = 0; j < HWK_NB; j++)
+					for (int q = 0; q < 4; q++)
+						a[j] += (int32_t)xr[4 * kq + q] * w[4 * j + q];
+			}
+			memcpy(acc + r * ldacc + nb * HWK_NB, a, sizeof a);
+		}
+	}
+}
+
+#ifdef HWK_X86
+/* R rows x B column blocks of 16: R*B accumulators, each x broadcast
+ * feeds B vpdpbusd, each weight load R of them. */
+#define AVX512_TILE8(R, B)                                                                       \
+	do {                                                                                         \
+		__m512i a[R][B];                                                                         \
+		for (int r = 0; r < R; r++)                                                              \
+			for (int q = 0; q < B; q++)                                                          \
+				a[r][q] = _mm512_setzero_si512();                                                \
+		for (int64_t kq = 0; kq < kp / 4; kq++) {                                                \
+			__m512i w[B];                                                                        \
+			for (int q = 0; q < B; q++)                                                          \
+				w[q] = _mm512_load_si512((const void *)(wb + (q * (kp / 4) + kq) * 4 * HWK_NB)); \
+			for (int r = 0; r < R; r++) {                                                        \
+				int32_t xv;                                                                      \
+				memcpy(&xv, x + (r0 + r) * ldx + 4 * kq, 4);                                     \
+				__m512i xb = _mm512_set1_epi32(xv);                                              \
+				for (int q = 0; q < B; q++)                                                      \
+					a[r][q] = _mm512_dpbusd_epi32(a[r][q], xb, w[q]);                            \
+			}                                                                                    \
+		}                                                                                        \
+		for (int r = 0; r < R; r++)                                                              \
+			for (int q = 0; q < B; q++)                                                          \
+				_mm512_storeu_si512((void *)(acc + (r0 + r) * ldacc + (nb + q) * HWK_NB), a[r][q]); \
+	} while (0)
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
+gemm8_avx512(const uint8_t *x, int64_t p, int64_t ldx, const int8_t *wp, int64_t kp, int64_t mhp, int32_t *acc,
+             int64_t ldacc)
+{
+	int64_t nbs = mhp / HWK_NB, nb = 0;
+	for (; nb + 2 <= nbs; nb += 2) { /* pairs of column blocks: 8 x 2 accumulators */
+		const int8_t *wb = wp + nb * kp * HWK_NB;
+		int64_t r0 = 0;
+		for (; r0 + 8 <= p; r0 += 8)
+			AVX512_TILE8(8, 2);
+		for (; r0 < p; r0++)
+			AVX512_TILE8(1, 2);
+	}
+	for (; nb < nbs; nb++) { /* a single block: 12 rows keep vpdpbusd busy */
+		const int8_t *wb = wp + nb * kp * HWK_NB;
+		int64_t r0 = 0;
+		for (; r0 + 12 <= p; r0 += 12)
+			AVX512_TILE8(12, 1);
+		for (; r0 < p; r0++)
+			AVX512_TILE8(1, 1);
+	}
+}
+#endif
+
+int hwk_has_u8(hwk_isa isa)
+{
+	return isa == HWK_AVX512 || isa == HWK_SCALAR;
+}
+
+void hwk_gemm8(hwk_isa isa, const uint8_t *x, int64_t p, int64_t ldx, const int8_t *wp, int64_t kp, int64_t mhp,
+               int32_t *acc, int64_t ldacc)
+{
+#ifdef HWK_X86
+	if (isa == HWK_AVX512) {
+		gemm8_avx512(x, p, ldx, wp, kp, mhp, acc, ldacc);
+		return;
+	}
+#endif
+	(void)isa;
+	gemm8_scalar(x, p, ldx, wp, kp, mhp, acc, ldacc);
+}
+
 static const char *isa_names[] = {"scalar", "sse2", "avx2", "avx512"};
 
 const char *hwk_isa_name(hwk_isa i)

@@ -24,4 +24,13 @@ void hwk_pack(const int64_t *w, int64_t mw, int64_t mh, int64_t kp, int16_t *wp)
 void hwk_gemm(hwk_isa isa, const int16_t *x, int64_t p, int64_t ldx, const int16_t *wp, int64_t kp, int64_t mhp,
               int32_t *acc, int64_t ldacc);
 
+/* The u8 x s8 path (vpdpbusd): weights packed with the reduction in
+ * groups of 4 (kp a multiple of 4), x rows of kp uint8. Only where
+ * hwk_has_u8: AVX-512 VNNI, and the scalar kernel (for tests); AVX2's
+ * pmaddubsw would saturate, so other CPUs keep the int16 path. */
+int hwk_has_u8(hwk_isa isa);
+void hwk_pack8(const int64_t *w, int64_t mw, int64_t mh, int64_t kp, int8_t *wp);
+void hwk_gemm8(hwk_isa isa, const uint8_t *x, int64_t p, int64_t ldx, const int8_t *wp, int64_t kp, int64_t mhp,
+               int32_t *acc, int64_t ldacc);
+
 #endif

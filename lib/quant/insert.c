@@ -389,6 +389,21 @@ static const char *act_node(Q *q, int pos, const nash_node *like, const char *x,
 	return qn->out[0];
 }
 
+/* How many terms the tensor sums: the leaves of a cascade of two-input
+ * Adds (seen through their adder quantizers), 1 for anything else. */
+static int add_terms(const nash_graph *g, const char *t, int depth)
+{
+	int p = nash_graph_producer(g, t);
+	if (p < 0 || depth > 64)
+		return 1;
+	const nash_node *n = g->nodes[p];
+	if (is_op(n, "Quant") && strcmp(nash_attr_str(n, "target", ""), "adder") == 0)
+		return add_terms(g, n->in[0], depth + 1);
+	if (!is_op(n, "Add") || n->nin != 2)
+		return 1;
+	return add_terms(g, n->in[0], depth + 1) + add_terms(g, n->in[1], depth + 1);
+}
+
 static int nas_reader(const nash_node *m, int cell)
 {
 	return strcmp(nash_attr_str(m, "role", ""), "nas") == 0 && !is_op(m, "Choice") &&
@@ -416,8 +431,13 @@ static int quant_act(Q *q, int i, nash_node *n)
 		range = lo > hi ? lo : hi;
 		if (!(range > 0))
 			range = 1.0;
-	} else
-		range = nash_quant_act_range(bits);
+	}
+	/* the initial range of an unsigned quantizer: the reference code's for
+	 * its bits, times the standard deviation of what the Relu sees at
+	 * initialisation, sqrt(k) for a sum of k unit-variance BN outputs */
+	double spread = sqrt((double)add_terms(g, n->in[0], 0));
+	if (!is_signed)
+		range = nash_quant_act_range(bits) * spread;
 	char *x = nash_strdup(n->out[0]);
 	int cell = (int)nash_attr_int(n, "cell", -1);
 	int split = !is_signed && !over && cell >= 0 && b->nas_a != bits;
@@ -442,7 +462,7 @@ static int quant_act(Q *q, int i, nash_node *n)
 	const char *ynas = NULL;
 	if (split) {
 		base = nash_strfmt("%s.aq_nas", n->name);
-		ynas = act_node(q, i + 2, n, x, base, b->nas_a, 0, nash_quant_act_range(b->nas_a));
+		ynas = act_node(q, i + 2, n, x, base, b->nas_a, 0, nash_quant_act_range(b->nas_a) * spread);
 		free(base);
 	}
 	for (int r = 0; r < nread; r++)

@@ -48,8 +48,9 @@ void nash_quant_resolve(nash_qbits *b, const char *arch);
 /* Parse an override "wN", "aM" or "wNaM" (N, M in 1..16); absent parts
  * are 0. -1 with a message otherwise. */
 int nash_quant_spec_parse(const char *spec, int *w, int *a, nash_err *e);
-/* The initial clipping range t of a learned unsigned b-bit activation
- * quantizer (scale = t / (2^b - 1)). */
+/* The reference code's clipping range r(b) of an unsigned b-bit activation
+ * quantizer; apply starts a learned one at scale r(b) * sqrt(k) / (2^b - 1),
+ * k the number of terms the Relu's input sums (nash-quant(1)). */
 double nash_quant_act_range(int bits);
 
 /* A per-layer override: layers (Conv/Gemm by node name) matching glob get

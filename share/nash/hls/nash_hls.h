@@ -63,7 +63,6 @@ template <int TOTAL, int N, typename T, typename W>
 void stream_in(hls::stream<W> &in, hls::stream<vec<T, N> > &out)
 {
 	vec<T, N> o;
-#pragma HLS ARRAY_PARTITION variable=o.v complete
 	for (int i = 0; i < TOTAL; i++) {
 #pragma HLS PIPELINE II=1
 		o.v[i % N] = from_bits<T>(in.read());
@@ -77,7 +76,6 @@ template <int TOTAL, int N, typename T, typename W>
 void stream_out(hls::stream<vec<T, N> > &in, hls::stream<W> &out)
 {
 	vec<T, N> x;
-#pragma HLS ARRAY_PARTITION variable=x.v complete
 	for (int i = 0; i < TOTAL; i++) {
 #pragma HLS PIPELINE II=1
 		if (i % N == 0)
@@ -92,8 +90,6 @@ void dwc(hls::stream<vec<T, IN> > &in, hls::stream<vec<T, OUT> > &out)
 {
 	vec<T, IN> x;
 	vec<T, OUT> o;
-#pragma HLS ARRAY_PARTITION variable=x.v complete
-#pragma HLS ARRAY_PARTITION variable=o.v complete
 	for (int i = 0; i < TOTAL; i++) {
 #pragma HLS PIPELINE II=1
 		if (i % IN == 0)
@@ -135,7 +131,8 @@ inline TO act_out(int cnt, int actval)
 // stream's zero: -1 on a BIPOLAR stream).
 template <int IH, int IW, int C, int KH, int KW, int SH, int SW, int DH, int DW, int PT, int PL, int PB, int PR,
           int SIMD, typename T>
-void swg(hls::stream<vec<T, SIMD> > &in, hls::stream<vec<T, SIMD> > &out, vec<T, SIMD> buf[][IW * (C / SIMD)],
+void swg(hls::stream<vec<T, SIMD> > &in, hls::stream<vec<T, SIMD> > &out,
+         vec<T, SIMD> buf[DH * (KH - 1) + 1][IW * (C / SIMD)],
          const T pad)
 {
 	const int CF = C / SIMD, ROWS = DH * (KH - 1) + 1;
@@ -251,7 +248,7 @@ void thresholding(hls::stream<vec<TI, PE> > &in, hls::stream<vec<TO, PE> > &out,
 // KH input rows.
 template <int IH, int IW, int C, int KH, int KW, int SH, int SW, int PT, int PL, int PB, int PR, int PE, int AVG,
           int SHIFT, typename TI, typename TA, typename TO>
-void pool(hls::stream<vec<TI, PE> > &in, hls::stream<vec<TO, PE> > &out, vec<TI, PE> buf[][IW * (C / PE)],
+void pool(hls::stream<vec<TI, PE> > &in, hls::stream<vec<TO, PE> > &out, vec<TI, PE> buf[KH][IW * (C / PE)],
           const TI padv)
 {
 	const int CF = C / PE, ROWS = KH;
@@ -325,38 +322,17 @@ void add_streams(hls::stream<vec<TA, PE> > &a, hls::stream<vec<TB, PE> > &b, hls
 	}
 }
 
-// DuplicateStreams to 2, 3 or 4 outputs.
-template <int WORDS, typename V>
-void duplicate(hls::stream<V> &in, hls::stream<V> &o0, hls::stream<V> &o1)
+// DuplicateStreams: every word to each of N outputs (an array of streams).
+template <int WORDS, int N, typename V>
+void duplicate(hls::stream<V> &in, hls::stream<V> out[N])
 {
 	for (int i = 0; i < WORDS; i++) {
 #pragma HLS PIPELINE II=1
 		V x = in.read();
-		o0.write(x);
-		o1.write(x);
-	}
-}
-template <int WORDS, typename V>
-void duplicate(hls::stream<V> &in, hls::stream<V> &o0, hls::stream<V> &o1, hls::stream<V> &o2)
-{
-	for (int i = 0; i < WORDS; i++) {
-#pragma HLS PIPELINE II=1
-		V x = in.read();
-		o0.write(x);
-		o1.write(x);
-		o2.write(x);
-	}
-}
-template <int WORDS, typename V>
-void duplicate(hls::stream<V> &in, hls::stream<V> &o0, hls::stream<V> &o1, hls::stream<V> &o2, hls::stream<V> &o3)
-{
-	for (int i = 0; i < WORDS; i++) {
-#pragma HLS PIPELINE II=1
-		V x = in.read();
-		o0.write(x);
-		o1.write(x);
-		o2.write(x);
-		o3.write(x);
+		for (int j = 0; j < N; j++) {
+#pragma HLS UNROLL
+			out[j].write(x);
+		}
 	}
 }
 
