@@ -178,9 +178,13 @@ assert c["alpha_optim"]["kind"] == "adam" and len(c["alpha"]) == 40 and c["epoch
 	run --separate-stderr nash-train $args -c s.ckpt --resume v2.nash
 	assert_success
 	[[ "$stderr" == *"searched already (s.ckpt)"* ]]
-	# another input is refused
+	# another input is refused, and so is a training checkpoint
 	run --separate-stderr nash-train $args -c s.ckpt --resume v1.nash
 	assert_error_line nash-train 1
+	nash-train --limit 100 --epochs 1 -q -c t.ckpt plain.nash >/dev/null
+	run --separate-stderr nash-train $args -c t.ckpt --resume v2.nash
+	assert_error_line nash-train 1
+	[[ "$stderr" == *"t.ckpt"* ]]
 }
 
 @test "bad input: one line, exit 1 for data, 2 for usage" {

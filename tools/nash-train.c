@@ -554,24 +554,14 @@ static void search_ckpt_read(void)
 	struct stat st;
 	if (stat(opt.ckpt, &st) < 0)
 		die("%s: no checkpoint to resume from", opt.ckpt);
-	nck = nash_read_graphs_file(opt.ckpt, &ck, &e);
-	if (nck < 0)
+	if ((nck = nash_ckpt_read(opt.ckpt, "search", &ck, &e)) < 0)
 		die("%s", e.msg);
-	if (nck == 0)
-		die("%s: no graph in this file, so it is no checkpoint", opt.ckpt);
-	for (int i = 0; i < nck; i++) {
-		if (nash_graph_validate(ck[i], &e) < 0)
-			die("%s: %s", opt.ckpt, e.msg);
-		const nash_val *c = nash_val_get(ck[i]->meta, "checkpoint");
-		const char *loop = c ? nash_val_as_str(nash_val_get(c, "loop")) : NULL;
-		if (c && (i < nck - 1 || !loop || strcmp(loop, "search")))
-			die("%s: graph %d (%s) holds a state that is not the last search's: not a nash-train --search checkpoint",
-			    opt.ckpt, i + 1, ck[i]->name);
-		if (!c && !nash_val_path(ck[i]->meta, "search.supernet"))
-			die("%s: graph %s was neither searched nor in search: not a nash-train --search checkpoint",
-			    opt.ckpt, ck[i]->name);
-	}
-	ck_done = nash_val_get(ck[nck - 1]->meta, "checkpoint") ? nck - 1 : nck;
+	const nash_val *c = nash_val_get(ck[nck - 1]->meta, "checkpoint");
+	const char *loop = c ? nash_val_as_str(nash_val_get(c, "loop")) : NULL;
+	if (c && (!loop || strcmp(loop, "search")))
+		die("%s: graph %s holds the state of another loop than the search: not a nash-train --search checkpoint",
+		    opt.ckpt, ck[nck - 1]->name);
+	ck_done = c ? nck - 1 : nck;
 }
 
 static int search_each(nash_graph *g, void *ctx, nash_err *e)
