@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -682,6 +683,7 @@ nash_hwnet *nash_hwnet_new(const nash_graph *g, int batch, int threads, nash_err
 	(void)threads;
 	h->threads = 1;
 #endif
+	h->prof = getenv("NASH_HWEXEC_PROFILE") != NULL;
 	h->isa = hwk_best();
 	/* the 16-image batch engine where the CPU has AVX-512 VNNI */
 	int lanes = h->isa == HWK_AVX512;
@@ -1107,6 +1109,30 @@ static void run_step(const nash_hwnet *h, const step *s, unsigned char *ws, rune
 	}
 }
 
+double hwx_cpu_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void hwx_prof_add(nash_hwnet *h, int kind, double s)
+{
+#pragma omp atomic
+	h->prof_s[kind] += s;
+}
+
+int hwx_prof_kind(const step *s)
+{
+	switch (s->k) {
+	case ST_MVAU: return HWX_P_GEMM;
+	case ST_THR: return HWX_P_THR;
+	case ST_ADD: return HWX_P_ADD;
+	case ST_MAXPOOL: case ST_AVGPOOL: return HWX_P_POOL;
+	default: return HWX_P_OTHER;
+	}
+}
+
 static int run_images(nash_hwnet *h, int n, nash_err *e)
 {
 	if (h->lanes)
@@ -1126,8 +1152,12 @@ static int run_images(nash_hwnet *h, int n, nash_err *e)
 			h->ws[t] = nash_alloc(h->ws_bytes);
 		unsigned char *ws = h->ws[t];
 		memcpy(ws + h->s[h->in_slot].off, h->inbuf + (int64_t)i * isz, (size_t)isz * 4);
-		for (int j = 0; j < h->nsteps && !re.set; j++)
+		for (int j = 0; j < h->nsteps && !re.set; j++) {
+			double t0 = h->prof ? hwx_cpu_now() : 0;
 			run_step(h, &h->st[j], ws, &re);
+			if (h->prof)
+				hwx_prof_add(h, hwx_prof_kind(&h->st[j]), hwx_cpu_now() - t0);
+		}
 		const slot *o = &h->s[base_slot(h, h->out_slot)];
 		const int32_t *y = (const int32_t *)(ws + o->off);
 		for (int64_t j = 0; j < h->k; j++)
@@ -1151,6 +1181,7 @@ int nash_hwnet_run(nash_hwnet *h, const uint8_t *x, int n, nash_err *e)
 {
 	if (n < 0 || n > h->batch)
 		return nash_fail(e, "graph %s: %d images for a batch of %d", h->gname, n, h->batch);
+	double t0 = h->prof ? hwx_cpu_now() : 0;
 	int64_t H = h->ih, W = h->iw, C = h->ic, isz = H * W * C;
 	for (int i = 0; i < n; i++) {
 		const uint8_t *src = x + (int64_t)i * isz;
@@ -1163,6 +1194,8 @@ int nash_hwnet_run(nash_hwnet *h, const uint8_t *x, int n, nash_err *e)
 				dst[p * C + c] = v;
 			}
 	}
+	if (h->prof)
+		hwx_prof_add(h, HWX_P_IO, hwx_cpu_now() - t0);
 	return run_images(h, n, e);
 }
 
@@ -1170,11 +1203,14 @@ int nash_hwnet_run_hwc(nash_hwnet *h, const int32_t *x, int n, nash_err *e)
 {
 	if (n < 0 || n > h->batch)
 		return nash_fail(e, "graph %s: %d images for a batch of %d", h->gname, n, h->batch);
+	double t0 = h->prof ? hwx_cpu_now() : 0;
 	int64_t isz = h->ih * h->iw * h->ic;
 	for (int64_t j = 0; j < (int64_t)n * isz; j++)
 		if (check_input(h, x[j], (int)(j / isz), e) < 0)
 			return -1;
 	memcpy(h->inbuf, x, (size_t)((int64_t)n * isz) * sizeof *x);
+	if (h->prof)
+		hwx_prof_add(h, HWX_P_IO, hwx_cpu_now() - t0);
 	return run_images(h, n, e);
 }
 
@@ -1190,6 +1226,33 @@ const int64_t *nash_hwnet_output(const nash_hwnet *h, int *k, nash_hwout *kind)
 void nash_hwnet_input_shape(const nash_hwnet *h, int64_t *hwc)
 {
 	hwc[0] = h->ih, hwc[1] = h->iw, hwc[2] = h->ic;
+}
+
+int nash_hwnet_profile(const nash_hwnet *h, const char **what, double *secs, int n)
+{
+	static const char *names[HWX_P_N] = {"input and output", "MVAU", "", "Thresholding", "AddStreams", "pooling",
+	                                     "other"};
+	int k[HWX_P_N], m = 0;
+	if (!h->prof)
+		return 0;
+	for (int i = 0; i < HWX_P_N; i++)
+		if (h->prof_s[i] > 0)
+			k[m++] = i;
+	for (int i = 1; i < m; i++) /* largest first */
+		for (int j = i; j > 0 && h->prof_s[k[j]] > h->prof_s[k[j - 1]]; j--) {
+			int t = k[j];
+			k[j] = k[j - 1], k[j - 1] = t;
+		}
+	for (int i = 0; i < m && i < n; i++) {
+		const char *nm = names[k[i]];
+		if (h->lanes && k[i] == HWX_P_GEMM)
+			nm = "MVAU sums (vpdpbusd)";
+		else if (k[i] == HWX_P_EPI)
+			nm = "MVAU thresholds and folded steps";
+		what[i] = nm;
+		secs[i] = h->prof_s[k[i]];
+	}
+	return m < n ? m : n;
 }
 
 const char *nash_hwnet_kernel(const nash_hwnet *h)

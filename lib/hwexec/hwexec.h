@@ -68,6 +68,12 @@ int nash_hwnet_run_hwc(nash_hwnet *h, const int32_t *x, int n, nash_err *e);
 const int64_t *nash_hwnet_output(const nash_hwnet *h, int *k, nash_hwout *kind);
 /* The graph input's shape [H, W, C]. */
 void nash_hwnet_input_shape(const nash_hwnet *h, int64_t *hwc);
+/* Where the time of the runs so far went, for benchmarks: when the
+ * environment had NASH_HWEXEC_PROFILE set at nash_hwnet_new, runs add up
+ * the CPU time (summed over threads) of each kind of work. Fills up to n
+ * names (an operator, "MVAU sums (vpdpbusd)", "input and output", ...)
+ * and seconds, largest first; returns how many (0: not profiling). */
+int nash_hwnet_profile(const nash_hwnet *h, const char **what, double *secs, int n);
 /* The kernel in use: "vnni16" (the batch engine), "avx512", "avx2",
  * "sse2" or "scalar". */
 const char *nash_hwnet_kernel(const nash_hwnet *h);

@@ -86,7 +86,12 @@ struct nash_hwnet {
 	int64_t *out;            /* batch x k */
 	int32_t *inbuf;          /* batch x (H*W*C) reordered input */
 	struct hwx_lanes *lanes;  /* the batch engine, when it runs this graph */
+	int prof;                /* NASH_HWEXEC_PROFILE: time kinds of work */
+	double prof_s[8];        /* thread CPU seconds per HWX_P_* */
 };
+
+/* kinds of work a profile tells apart */
+enum { HWX_P_IO, HWX_P_GEMM, HWX_P_EPI, HWX_P_THR, HWX_P_ADD, HWX_P_POOL, HWX_P_OTHER, HWX_P_N };
 
 typedef struct runerr {
 	int set;
@@ -94,6 +99,10 @@ typedef struct runerr {
 } runerr;
 
 void hwx_range_fail(runerr *re, const nash_hwnet *h, const step *s, int64_t v);
+/* profiling: the calling thread's CPU time; add seconds to a kind */
+double hwx_cpu_now(void);
+void hwx_prof_add(nash_hwnet *h, int kind, double s);
+int hwx_prof_kind(const step *s);
 
 static inline int hwx_base_slot(const nash_hwnet *h, int i)
 {

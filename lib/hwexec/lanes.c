@@ -811,7 +811,9 @@ static inline __attribute__((always_inline)) void mvau_epi(const nash_hwnet *h, 
 	m->ch.fn(h, L, &m->ch, ws, p, c0, n, acc, re);
 }
 
-static void run_mvau(const nash_hwnet *h, const struct hwx_lanes *L, const lstep *m, unsigned char *ws, runerr *re)
+/* tcyc: when profiling, the time stamp counter cycles in the sums */
+static void run_mvau(const nash_hwnet *h, const struct hwx_lanes *L, const lstep *m, unsigned char *ws, runerr *re,
+                     uint64_t *tcyc)
 {
 	const step *s = m->s;
 	int32_t acc[2 * TCMAX * LN] __attribute__((aligned(64)));
@@ -820,7 +822,13 @@ static void run_mvau(const nash_hwnet *h, const struct hwx_lanes *L, const lstep
 		const int32_t *o0 = m->off + p * m->taps, *o1 = tp == 2 ? o0 + m->taps : o0;
 		for (int64_t c0 = 0; c0 < m->mhp; c0 += TCMAX) {
 			int tc = m->mhp - c0 >= 8 ? 8 : 4;
+			uint64_t r0 = 0;
+			unsigned aux;
+			if (tcyc) /* the tile's instructions, not whatever is in flight around */
+				_mm_lfence(), r0 = __rdtsc();
 			tiles[m->sgn][tp - 1][tc == 8](ws, o0, o1, m->taps, m->cq, m->wq + c0 * m->kq, acc);
+			if (tcyc)
+				*tcyc += __rdtscp(&aux) - r0;
 			mvau_epi(h, L, m, ws, p, c0, tc, acc, re);
 			if (tp == 2)
 				mvau_epi(h, L, m, ws, p + 1, c0, tc, acc + tc * LN, re);
@@ -866,13 +874,14 @@ static void run_pool(const nash_hwnet *h, const struct hwx_lanes *L, const lstep
 			}
 }
 
-static void run_step(const nash_hwnet *h, const struct hwx_lanes *L, int i, unsigned char *ws, runerr *re)
+static void run_step(const nash_hwnet *h, const struct hwx_lanes *L, int i, unsigned char *ws, runerr *re,
+                     uint64_t *tcyc)
 {
 	const lstep *m = &L->st[i];
 	const step *s = m->s;
 	switch (m->k) {
 	case LK_NOP: break;
-	case LK_MVAU: run_mvau(h, L, m, ws, re); break;
+	case LK_MVAU: run_mvau(h, L, m, ws, re, tcyc); break;
 	case LK_SWG: run_swg(L, m, hwx_base_slot(h, s->out[0]), ws); break;
 	case LK_POOL: run_pool(h, L, m, ws, re); break;
 	case LK_EW: run_ew(h, L, m, ws, re); break;
@@ -1352,6 +1361,7 @@ int hwx_lanes_run(nash_hwnet *h, int n, nash_err *e)
 #endif
 		unsigned char *ws = workspace(h, L, t);
 		int base = gi * LN, nv = n - base < LN ? n - base : LN;
+		double t0 = h->prof ? hwx_cpu_now() : 0;
 		/* the input; lanes past the last image repeat it */
 		const lslot *xs = &L->s[in];
 		for (int l = 0; l < LN; l++) {
@@ -1365,8 +1375,27 @@ int hwx_lanes_run(nash_hwnet *h, int n, nash_err *e)
 						((int32_t *)(ws + xs->off))[(p * xs->ch + c) * LN + l] = v;
 				}
 		}
-		for (int i = 0; i < L->nsteps && !re.set; i++)
-			run_step(h, L, i, ws, &re);
+		if (!h->prof)
+			for (int i = 0; i < L->nsteps && !re.set; i++)
+				run_step(h, L, i, ws, &re, NULL);
+		else { /* CPU time per step; an MVAU's split by time stamp counter cycles */
+			hwx_prof_add(h, HWX_P_IO, hwx_cpu_now() - t0);
+			for (int i = 0; i < L->nsteps && !re.set; i++) {
+				if (L->st[i].k == LK_NOP)
+					continue;
+				uint64_t tc = 0, r0 = __rdtsc();
+				double c0 = hwx_cpu_now();
+				run_step(h, L, i, ws, &re, &tc);
+				double dc = hwx_cpu_now() - c0, dr = (double)(__rdtsc() - r0);
+				if (L->st[i].k == LK_MVAU) {
+					double g = dr > 0 ? dc * (double)tc / dr : 0;
+					hwx_prof_add(h, HWX_P_GEMM, g);
+					hwx_prof_add(h, HWX_P_EPI, dc - g);
+				} else
+					hwx_prof_add(h, hwx_prof_kind(L->st[i].s), dc);
+			}
+			t0 = hwx_cpu_now();
+		}
 		const lslot *ys = &L->s[out];
 		for (int64_t p = 0; p < ys->pix; p++)
 			for (int64_t c = 0; c < ys->ch; c++) {
@@ -1375,6 +1404,8 @@ int hwx_lanes_run(nash_hwnet *h, int n, nash_err *e)
 				for (int l = 0; l < nv; l++)
 					h->out[(int64_t)(base + l) * h->k + p * ys->ch + c] = v[l];
 			}
+		if (h->prof)
+			hwx_prof_add(h, HWX_P_IO, hwx_cpu_now() - t0);
 	}
 	if (re.set)
 		return nash_fail(e, "%s", re.msg);
