@@ -686,13 +686,13 @@ nash_hwnet *nash_hwnet_new(const nash_graph *g, int batch, int threads, nash_err
 	h->prof = getenv("NASH_HWEXEC_PROFILE") != NULL;
 	h->isa = hwk_best();
 	/* the 16-image batch engine where the CPU has AVX-512 VNNI */
-	int lanes = h->isa == HWK_AVX512;
+	int lanes = h->isa == HWK_AVX512 && hwx_lanes_cpu();
 	const char *force = getenv("NASH_HWEXEC_ISA");
 	if (force && *force && !(lanes && !strcmp(force, "vnni16"))) {
 		lanes = 0;
 		if (hwk_isa_parse(force, &h->isa) < 0) {
 			nash_fail(e, "NASH_HWEXEC_ISA=%s: not a kernel this CPU runs (scalar, sse2, avx2, avx512, vnni16 up to %s)",
-			          force, hwk_best() == HWK_AVX512 ? "vnni16" : hwk_isa_name(hwk_best()));
+			          force, hwk_best() == HWK_AVX512 && hwx_lanes_cpu() ? "vnni16" : hwk_isa_name(hwk_best()));
 			nash_hwnet_free(h);
 			return NULL;
 		}
@@ -1183,16 +1183,21 @@ int nash_hwnet_run(nash_hwnet *h, const uint8_t *x, int n, nash_err *e)
 		return nash_fail(e, "graph %s: %d images for a batch of %d", h->gname, n, h->batch);
 	double t0 = h->prof ? hwx_cpu_now() : 0;
 	int64_t H = h->ih, W = h->iw, C = h->ic, isz = H * W * C;
+	int64_t lo = nash_datatype_min(h->idt), hi = nash_datatype_max(h->idt);
+	int bip = h->idt.kind == NASH_DT_BIPOLAR;
 	for (int i = 0; i < n; i++) {
 		const uint8_t *src = x + (int64_t)i * isz;
 		int32_t *dst = h->inbuf + (int64_t)i * isz;
+		int bad = 0;
 		for (int64_t c = 0; c < C; c++)
 			for (int64_t p = 0; p < H * W; p++) {
 				int32_t v = src[c * H * W + p];
-				if (check_input(h, v, i, e) < 0)
-					return -1;
+				bad |= v < lo || v > hi || (bip && v == 0);
 				dst[p * C + c] = v;
 			}
+		for (int64_t j = 0; bad && j < isz; j++)
+			if (check_input(h, src[j], i, e) < 0)
+				return -1;
 	}
 	if (h->prof)
 		hwx_prof_add(h, HWX_P_IO, hwx_cpu_now() - t0);
@@ -1205,7 +1210,11 @@ int nash_hwnet_run_hwc(nash_hwnet *h, const int32_t *x, int n, nash_err *e)
 		return nash_fail(e, "graph %s: %d images for a batch of %d", h->gname, n, h->batch);
 	double t0 = h->prof ? hwx_cpu_now() : 0;
 	int64_t isz = h->ih * h->iw * h->ic;
+	int64_t lo = nash_datatype_min(h->idt), hi = nash_datatype_max(h->idt);
+	int bip = h->idt.kind == NASH_DT_BIPOLAR, bad = 0;
 	for (int64_t j = 0; j < (int64_t)n * isz; j++)
+		bad |= x[j] < lo || x[j] > hi || (bip && x[j] == 0);
+	for (int64_t j = 0; bad && j < (int64_t)n * isz; j++)
 		if (check_input(h, x[j], (int)(j / isz), e) < 0)
 			return -1;
 	memcpy(h->inbuf, x, (size_t)((int64_t)n * isz) * sizeof *x);

@@ -136,7 +136,9 @@ static inline int32_t hwx_thr_out(const thr *th, int64_t n)
 	return th->bipolar ? (n ? 1 : -1) : (int32_t)(th->actval + n);
 }
 
-/* The batch engine (lanes.c): only where the CPU has AVX-512 VNNI. */
+/* The batch engine (lanes.c): only where hwx_lanes_cpu (AVX-512 F, BW,
+ * DQ, VL and VNNI). */
+int hwx_lanes_cpu(void);
 struct hwx_lanes *hwx_lanes_new(const nash_hwnet *h, const nash_graph *g, nash_err *e);
 void hwx_lanes_free(struct hwx_lanes *l);
 /* Run n images from h->inbuf into h->out. */

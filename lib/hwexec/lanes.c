@@ -15,14 +15,20 @@
  * Buffers are shared between streams whose lifetimes do not overlap.
  *
  * MVAU: acc[p][c] += vpdpbusd(x[p + tap][4 channels], broadcast of the 4
- * weights of channel c); 2 pixels x 8 channels of accumulators. Inputs
- * stored as signed bytes are read with the sign bit flipped (x + 128,
- * unsigned) and 128 * sum(w) is taken off per channel. The accumulators
- * then go through the layer's thresholds while in registers: a count of
- * compares for few steps, for many steps a per-channel multiply-shift
- * clamp(((M v + B) >> S), nlo, nhi) that is fitted at compile time and
- * proven equal to the threshold count on every value the accumulator can
- * take (else a table lookup, else the scalar count).
+ * weights of channel c); tiles of 2 pixels x 8 channels of accumulators,
+ * which run at the CPU's vpdpbusd rate. Inputs stored as signed bytes are
+ * read with the sign bit flipped (x + 128, unsigned) and 128 * sum(w) is
+ * taken off per channel.
+ *
+ * The sums then go through a chain of element-wise work in registers
+ * (see chain): the MVAU's thresholds, and the AddStreams and Thresholding
+ * steps that only its output feeds (a residual block's second conv, the
+ * add and the activation after it run as one pass). Thresholds: compares
+ * for few steps; for many, a per-channel clamp((M v + B) >> S, lo, hi)
+ * fitted when the graph is compiled and proven equal to the threshold
+ * count on every value the input can take (see form_fit, form_row); a
+ * table for inputs of at most 16 values; else a table of counts, else the
+ * scalar count.
  *
  * Everything is exact integer arithmetic with the bounds checked when the
  * graph is compiled; graphs outside them (wide inputs or weights, int64
@@ -37,6 +43,14 @@
 #endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+
+int hwx_lanes_cpu(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+	       __builtin_cpu_supports("avx512vnni");
+}
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")
@@ -54,7 +68,7 @@ typedef struct lslot {
 	int def, last;         /* the steps that write it first and read it last */
 } lslot;
 
-typedef enum { LT_NONE = -1, LT_CMP, LT_CMP3, LT_FORM, LT_FORMX, LT_LUT, LT_SCALAR, LT_RUN } ltmode;
+typedef enum { LT_NONE = -1, LT_CMP, LT_CMP3, LT_FORM, LT_FORMX, LT_LUT, LT_SCALAR, LT_PERM, LT_RUN } ltmode;
 
 #define NEX 4 /* single values a row's line may get wrong */
 
@@ -72,6 +86,7 @@ typedef struct lthr {
 	frow *f;               /* FORM, FORMX: per row */
 	uint16_t *lut;         /* LUT: counts, row r over [llo[r], lhi[r]] from lbase[r] */
 	int32_t *llo, *lhi, *lbase;
+	int32_t *perm;         /* PERM: inputs of at most 16 values: row r's outputs for llo[r] + i */
 } lthr;
 
 typedef enum { LK_NOP, LK_MVAU, LK_EW, LK_SWG, LK_POOL, LK_CONCAT, LK_LABEL } lkind;
@@ -93,7 +108,7 @@ typedef struct chain {
 	int chk1;
 	int64_t lo1, hi1;
 	const step *s1;        /* the node a failed check names */
-	int add, other;
+	int add, other, chk2;  /* chk2: the sum can leave its datatype */
 	const lthr *t0, *t2;
 	int64_t lo2, hi2;
 	const step *s2;
@@ -429,7 +444,19 @@ static void lthr_init(lthr *lt, const thr *th, int64_t ch, const int64_t *vmin, 
 			for (int64_t c = 0; c < ch; c++)
 				ra[r] = vmin[c] < ra[r] ? vmin[c] : ra[r], rb[r] = vmax[c] > rb[r] ? vmax[c] : rb[r];
 	}
-	if (fits && th->steps <= 4) {
+	int small = 1; /* every row's inputs take at most 16 values: a table lookup */
+	for (int64_t r = 0; r < th->rows; r++)
+		small &= rb[r] - ra[r] < 16 && ra[r] > INT32_MIN && rb[r] < INT32_MAX;
+	if (small) {
+		lt->m = LT_PERM;
+		lt->perm = nash_alloc((size_t)th->rows * 16 * sizeof *lt->perm);
+		lt->llo = nash_alloc((size_t)th->rows * 3 * sizeof *lt->llo);
+		for (int64_t r = 0; r < th->rows; r++) {
+			lt->llo[r] = (int32_t)ra[r];
+			for (int64_t i = 0; i < 16; i++)
+				lt->perm[r * 16 + i] = hwx_thr_out(th, hwx_thr_count(th, r, ra[r] + (i < rb[r] - ra[r] ? i : rb[r] - ra[r])));
+		}
+	} else if (fits && th->steps <= 4) {
 		lt->m = LT_CMP;
 	} else if (th->sorted) {
 		lt->f = nash_alloc((size_t)th->rows * sizeof *lt->f);
@@ -495,6 +522,7 @@ static void lthr_init(lthr *lt, const thr *th, int64_t ch, const int64_t *vmin, 
 
 static void lthr_free(lthr *lt)
 {
+	free(lt->perm);
 	free(lt->t32);
 	free(lt->f);
 	free(lt->lut);
@@ -548,6 +576,9 @@ static inline __attribute__((always_inline)) __m512i thr_m(const lthr *lt, int m
 		}
 		return k; /* never bipolar: one step is CMP */
 	}
+	case LT_PERM: /* the table holds the outputs */
+		return _mm512_permutexvar_epi32(_mm512_sub_epi32(x, _mm512_set1_epi32(lt->llo[r])),
+		                                _mm512_loadu_si512(lt->perm + r * 16));
 	case LT_LUT: { /* values are in the row's range: counts at 2-byte steps */
 		__m512i i = _mm512_add_epi32(_mm512_sub_epi32(x, bc(lt->llo[r])), bc(lt->lbase[r]));
 		k = _mm512_and_si512(_mm512_i32gather_epi32(i, (const void *)lt->lut, 2), bc(0xffff));
@@ -592,6 +623,7 @@ static inline __attribute__((always_inline)) void ld4(const unsigned char *ws, c
 		}
 		return;
 	}
+#pragma GCC unroll 4
 	for (int j = 0; j < q; j++)
 		v[j] = ldc(ws, s, p, c + j);
 }
@@ -599,6 +631,74 @@ static inline __attribute__((always_inline)) void ld4(const unsigned char *ws, c
 static inline __mmask16 outside(__m512i v, int64_t lo, int64_t hi)
 {
 	return _mm512_cmplt_epi32_mask(v, bc(lo)) | _mm512_cmpgt_epi32_mask(v, bc(hi));
+}
+
+/* Q channels c .. c+Q-1 of pixel p through the chain (see chain_body);
+ * Q is 4 (a quad, the common case, branch-free) or the tail. */
+static inline __attribute__((always_inline)) void chain_quad(const nash_hwnet *h, const struct hwx_lanes *L,
+                                                            const chain *ch, unsigned char *ws, int64_t p, int64_t c,
+                                                            int Q, const int32_t *src, runerr *re, int M1, int ADD,
+                                                            int M0, int M2, const __m512i *k1, const __m512i *k0,
+                                                            const __m512i *k2, int s1, int s0, int s2)
+{
+	const lslot *ys = &L->s[ch->y];
+	__m512i v[4], o[4], v1[4], r[4], kk[4];
+#pragma GCC unroll 4
+	for (int j = 0; j < 4; j++)
+		o[j] = _mm512_setzero_si512();
+	if (src) {
+#pragma GCC unroll 4
+		for (int j = 0; j < Q; j++)
+			v[j] = _mm512_loadu_si512(src + j * LN);
+	} else
+		ld4(ws, &L->s[ch->src], p, c, Q, v);
+	if (ADD)
+		ld4(ws, &L->s[ch->other], p, c, Q, o);
+	__mmask16 bad1 = 0, bad2 = 0;
+#pragma GCC unroll 4
+	for (int j = 0; j < Q; j++) {
+		__m512i x = v[j];
+		if (M1 != LT_NONE && (M1 != LT_RUN || ch->t1)) {
+			if (M1 == LT_CMP3 && !s1)
+				cmp3_load(ch->t1, c + j, kk);
+			x = thr_m(ch->t1, M1, c + j, x, M1 == LT_CMP3 && !s1 ? kk : k1);
+		} else if (ch->chk1)
+			bad1 |= outside(x, ch->lo1, ch->hi1);
+		v1[j] = x;
+		if (ADD) {
+			__m512i w = o[j];
+			if (M0 != LT_NONE && (M0 != LT_RUN || ch->t0)) {
+				if (M0 == LT_CMP3 && !s0)
+					cmp3_load(ch->t0, c + j, kk);
+				w = thr_m(ch->t0, M0, c + j, w, M0 == LT_CMP3 && !s0 ? kk : k0);
+			}
+			o[j] = w;
+			x = _mm512_add_epi32(x, w);
+			if (ch->chk2)
+				bad2 |= outside(x, ch->lo2, ch->hi2);
+			if (M2 != LT_NONE && (M2 != LT_RUN || ch->t2)) {
+				if (M2 == LT_CMP3 && !s2)
+					cmp3_load(ch->t2, c + j, kk);
+				x = thr_m(ch->t2, M2, c + j, x, M2 == LT_CMP3 && !s2 ? kk : k2);
+			}
+		}
+		r[j] = x;
+	}
+	if (__builtin_expect(bad1 | bad2, 0)) { /* name the first failing node */
+		for (int j = 0; j < Q && bad1; j++)
+			check_vec(h, ch->s1, v1[j], ch->lo1, ch->hi1, re);
+		for (int j = 0; j < Q && bad2; j++)
+			check_vec(h, ch->s2, _mm512_add_epi32(v1[j], o[j]), ch->lo2, ch->hi2, re);
+	}
+	/* a whole quad, or the stream's last (its padding bytes are free) */
+	if (ys->e8 && (c & 3) == 0 && (Q == 4 || c + Q == ys->ch)) {
+#pragma GCC unroll 4
+		for (int j = Q; j < 4; j++)
+			r[j] = _mm512_setzero_si512();
+		_mm512_storeu_si512(ws + ys->off + (p * ys->cq + c / 4) * 64, pack4(r[0], r[1], r[2], r[3]));
+	} else
+		for (int j = 0; j < Q; j++)
+			stc(ws, ys, p, c + j, r[j]);
 }
 
 /* Channels c0 .. c0+n-1 of pixel p through the chain: the source values
@@ -610,7 +710,6 @@ static inline __attribute__((always_inline)) void chain_body(const nash_hwnet *h
                                                             int n, const int32_t *src, runerr *re, int M1, int ADD,
                                                             int M0, int M2)
 {
-	const lslot *ys = &L->s[ch->y];
 	__m512i k1[4], k0[4], k2[4];
 	for (int i = 0; i < 4; i++)
 		k1[i] = k0[i] = k2[i] = _mm512_setzero_si512();
@@ -624,65 +723,14 @@ static inline __attribute__((always_inline)) void chain_body(const nash_hwnet *h
 		cmp3_load(ch->t2, 0, k2);
 	if (ADD == 2) /* any chain */
 		ADD = ch->add;
-	for (int j0 = 0; j0 < n; j0 += 4) {
-		int q = n - j0 < 4 ? n - j0 : 4;
-		int64_t cq0 = c0 + j0;
-		__m512i v[4], o[4], v1[4], r[4];
-		if (src) {
-#pragma GCC unroll 4
-			for (int j = 0; j < 4; j++)
-				v[j] = j < q ? _mm512_loadu_si512(src + (j0 + j) * LN) : _mm512_setzero_si512();
-		} else
-			ld4(ws, &L->s[ch->src], p, cq0, q, v);
-		if (ADD)
-			ld4(ws, &L->s[ch->other], p, cq0, q, o);
-		__mmask16 bad1 = 0, bad2 = 0;
-#pragma GCC unroll 4
-		for (int j = 0; j < 4; j++) {
-			if (j >= q)
-				break;
-			int64_t c = cq0 + j;
-			__m512i x = v[j];
-			if (M1 != LT_NONE && (M1 != LT_RUN || ch->t1)) {
-				if (M1 == LT_CMP3 && !s1)
-					cmp3_load(ch->t1, c, k1);
-				x = thr_m(ch->t1, M1, c, x, k1);
-			} else if (ch->chk1)
-				bad1 |= outside(x, ch->lo1, ch->hi1);
-			v1[j] = x;
-			if (ADD) {
-				__m512i w = o[j];
-				if (M0 != LT_NONE && (M0 != LT_RUN || ch->t0)) {
-					if (M0 == LT_CMP3 && !s0)
-						cmp3_load(ch->t0, c, k0);
-					w = thr_m(ch->t0, M0, c, w, k0);
-				}
-				o[j] = w;
-				x = _mm512_add_epi32(x, w);
-				bad2 |= outside(x, ch->lo2, ch->hi2);
-				if (M2 != LT_NONE && (M2 != LT_RUN || ch->t2)) {
-					if (M2 == LT_CMP3 && !s2)
-						cmp3_load(ch->t2, c, k2);
-					x = thr_m(ch->t2, M2, c, x, k2);
-				}
-			}
-			r[j] = x;
-		}
-		if (bad1 | bad2) { /* name the first failing node */
-			for (int j = 0; j < q && bad1; j++)
-				check_vec(h, ch->s1, v1[j], ch->lo1, ch->hi1, re);
-			for (int j = 0; j < q && bad2; j++)
-				check_vec(h, ch->s2, _mm512_add_epi32(v1[j], o[j]), ch->lo2, ch->hi2, re);
-		}
-		/* a whole quad, or the stream's last (its padding bytes are free) */
-		if (ys->e8 && (cq0 & 3) == 0 && (q == 4 || cq0 + q == ys->ch)) {
-			for (int j = q; j < 4; j++)
-				r[j] = _mm512_setzero_si512();
-			_mm512_storeu_si512(ws + ys->off + (p * ys->cq + cq0 / 4) * 64, pack4(r[0], r[1], r[2], r[3]));
-		} else
-			for (int j = 0; j < q; j++)
-				stc(ws, ys, p, cq0 + j, r[j]);
-	}
+	int j0 = 0;
+	if ((c0 & 3) == 0)
+		for (; j0 + 4 <= n; j0 += 4)
+			chain_quad(h, L, ch, ws, p, c0 + j0, 4, src ? src + j0 * LN : NULL, re, M1, ADD, M0, M2, k1, k0, k2, s1,
+			           s0, s2);
+	for (; j0 < n; j0++)
+		chain_quad(h, L, ch, ws, p, c0 + j0, 1, src ? src + j0 * LN : NULL, re, M1, ADD, M0, M2, k1, k0, k2, s1, s0,
+		           s2);
 }
 
 #define CHAIN(NAME, M1, ADD, M0, M2)                                                                               \
@@ -707,6 +755,8 @@ CHAIN(chain_f_a_n_n, LT_FORM, 1, LT_NONE, LT_NONE)
 CHAIN(chain_f_a_n_c3, LT_FORM, 1, LT_NONE, LT_CMP3)
 CHAIN(chain_f_a_f_c3, LT_FORM, 1, LT_FORM, LT_CMP3)
 CHAIN(chain_f_a_c3_c3, LT_FORM, 1, LT_CMP3, LT_CMP3)
+CHAIN(chain_f_a_p_c3, LT_FORM, 1, LT_PERM, LT_CMP3)
+CHAIN(chain_p, LT_PERM, 0, LT_NONE, LT_NONE)
 CHAIN(chain_c3_a_n_c3, LT_CMP3, 1, LT_NONE, LT_CMP3)
 
 static const struct {
@@ -719,7 +769,8 @@ static const struct {
 	{LT_NONE, 1, LT_NONE, LT_CMP3, chain_n_a_n_c3}, {LT_NONE, 1, LT_FORM, LT_CMP3, chain_n_a_f_c3},
 	{LT_FORM, 1, LT_NONE, LT_NONE, chain_f_a_n_n}, {LT_FORM, 1, LT_NONE, LT_CMP3, chain_f_a_n_c3},
 	{LT_FORM, 1, LT_FORM, LT_CMP3, chain_f_a_f_c3}, {LT_FORM, 1, LT_CMP3, LT_CMP3, chain_f_a_c3_c3},
-	{LT_CMP3, 1, LT_NONE, LT_CMP3, chain_c3_a_n_c3},
+	{LT_CMP3, 1, LT_NONE, LT_CMP3, chain_c3_a_n_c3}, {LT_FORM, 1, LT_PERM, LT_CMP3, chain_f_a_p_c3},
+	{LT_PERM, 0, LT_NONE, LT_NONE, chain_p},
 };
 
 static chain_fn chain_pick(const chain *ch)
@@ -745,7 +796,7 @@ static void run_ew(const nash_hwnet *h, const struct hwx_lanes *L, const lstep *
  * quad; SG: the input is signed bytes (flip the sign bit). */
 #define TILE(TP, TC, SG)                                                                         \
 	static void tile_##TP##_##TC##_##SG(const unsigned char *ws, const int32_t *o0, const int32_t *o1, \
-	                                   int64_t taps, int64_t cq, const int32_t *w, int32_t *out) \
+	                                   int64_t taps, int64_t cq, const int32_t *w, int32_t *out, int64_t ostr) \
 	{                                                                                            \
 		__m512i a[TP][TC];                                                                       \
 		_Pragma("GCC unroll 8") for (int p = 0; p < TP; p++)                                     \
@@ -776,7 +827,7 @@ static void run_ew(const nash_hwnet *h, const struct hwx_lanes *L, const lstep *
 		}                                                                                        \
 		_Pragma("GCC unroll 8") for (int p = 0; p < TP; p++)                                     \
 		    _Pragma("GCC unroll 8") for (int c = 0; c < TC; c++)                                 \
-		        _mm512_storeu_si512(out + (p * TC + c) * LN, a[p][c]);                           \
+		        _mm512_storeu_si512(out + p * ostr + c * LN, a[p][c]);                           \
 	}
 
 TILE(2, 8, 0)
@@ -789,7 +840,7 @@ TILE(2, 4, 1)
 TILE(1, 4, 1)
 
 typedef void (*tile_fn)(const unsigned char *, const int32_t *, const int32_t *, int64_t, int64_t, const int32_t *,
-                        int32_t *);
+                        int32_t *, int64_t);
 /* [sgn][tp - 1][tc == 8] */
 static const tile_fn tiles[2][2][2] = {{{tile_1_4_0, tile_1_8_0}, {tile_2_4_0, tile_2_8_0}},
                                        {{tile_1_4_1, tile_1_8_1}, {tile_2_4_1, tile_2_8_1}}};
@@ -811,27 +862,32 @@ static inline __attribute__((always_inline)) void mvau_epi(const nash_hwnet *h, 
 	m->ch.fn(h, L, &m->ch, ws, p, c0, n, acc, re);
 }
 
+#define CG 64 /* channels whose sums are kept for one pass of the chain */
+
 /* tcyc: when profiling, the time stamp counter cycles in the sums */
 static void run_mvau(const nash_hwnet *h, const struct hwx_lanes *L, const lstep *m, unsigned char *ws, runerr *re,
                      uint64_t *tcyc)
 {
 	const step *s = m->s;
-	int32_t acc[2 * TCMAX * LN] __attribute__((aligned(64)));
+	int32_t acc[2 * CG * LN] __attribute__((aligned(64)));
 	for (int64_t p = 0; p < s->pix; p += 2) {
 		int tp = s->pix - p >= 2 ? 2 : 1;
 		const int32_t *o0 = m->off + p * m->taps, *o1 = tp == 2 ? o0 + m->taps : o0;
-		for (int64_t c0 = 0; c0 < m->mhp; c0 += TCMAX) {
-			int tc = m->mhp - c0 >= 8 ? 8 : 4;
-			uint64_t r0 = 0;
-			unsigned aux;
-			if (tcyc) /* the tile's instructions, not whatever is in flight around */
-				_mm_lfence(), r0 = __rdtsc();
-			tiles[m->sgn][tp - 1][tc == 8](ws, o0, o1, m->taps, m->cq, m->wq + c0 * m->kq, acc);
-			if (tcyc)
-				*tcyc += __rdtscp(&aux) - r0;
-			mvau_epi(h, L, m, ws, p, c0, tc, acc, re);
-			if (tp == 2)
-				mvau_epi(h, L, m, ws, p + 1, c0, tc, acc + tc * LN, re);
+		for (int64_t g0 = 0; g0 < m->mhp; g0 += CG) {
+			int64_t g1 = g0 + CG < m->mhp ? g0 + CG : m->mhp;
+			for (int64_t c0 = g0; c0 < g1; c0 += TCMAX) {
+				int tc = m->mhp - c0 >= 8 ? 8 : 4;
+				uint64_t r0 = 0;
+				unsigned aux;
+				if (tcyc) /* the tile's instructions, not whatever is in flight around */
+					_mm_lfence(), r0 = __rdtsc();
+				tiles[m->sgn][tp - 1][tc == 8](ws, o0, o1, m->taps, m->cq, m->wq + c0 * m->kq, acc + (c0 - g0) * LN,
+				                               CG * LN);
+				if (tcyc)
+					*tcyc += __rdtscp(&aux) - r0;
+			}
+			for (int i = 0; i < tp; i++)
+				mvau_epi(h, L, m, ws, p + i, g0, (int)(g1 - g0), acc + i * CG * LN, re);
 		}
 	}
 }
@@ -1047,7 +1103,9 @@ static int compile_mvau(const nash_hwnet *h, const nash_graph *g, struct hwx_lan
 	if (s->has_thr)
 		lthr_init(&m->lt, &s->th, mh, vmin, vmax);
 	m->ch.t1 = s->has_thr ? &m->lt : NULL;
-	m->ch.chk1 = !s->has_thr, m->ch.lo1 = s->omin, m->ch.hi1 = s->omax, m->ch.s1 = s;
+	m->ch.chk1 = 0, m->ch.lo1 = s->omin, m->ch.hi1 = s->omax, m->ch.s1 = s;
+	for (int64_t c = 0; c < mh && !s->has_thr; c++) /* sums that can leave the output datatype */
+		m->ch.chk1 |= vmin[c] < s->omin || vmax[c] > s->omax;
 	m->ch.y = hwx_base_slot(h, s->out[0]);
 	free(vmin);
 	free(vmax);
@@ -1149,6 +1207,7 @@ static void fuse(const nash_hwnet *h, struct hwx_lanes *L)
 			chain add = ch;
 			ch = mv.ch;
 			ch.add = 1, ch.other = k ? a : b, ch.lo2 = add.lo2, ch.hi2 = add.hi2, ch.s2 = add.s2, ch.y = add.y;
+			ch.chk2 = add.chk2;
 			L->st[j] = mv;
 			break;
 		}
@@ -1243,6 +1302,9 @@ struct hwx_lanes *hwx_lanes_new(const nash_hwnet *h, const nash_graph *g, nash_e
 			m->k = LK_EW;
 			m->ch.src = hwx_base_slot(h, s->in[0]), m->ch.add = 1, m->ch.other = hwx_base_slot(h, s->in[1]);
 			m->ch.lo2 = s->omin, m->ch.hi2 = s->omax, m->ch.s2 = s, m->ch.y = hwx_base_slot(h, s->out[0]);
+			nash_datatype da = h->s[hwx_base_slot(h, s->in[0])].dt, db = h->s[hwx_base_slot(h, s->in[1])].dt;
+			m->ch.chk2 = nash_datatype_min(da) + nash_datatype_min(db) < s->omin ||
+			             nash_datatype_max(da) + nash_datatype_max(db) > s->omax;
 			nash_datatype a = h->s[hwx_base_slot(h, s->in[0])].dt, b = h->s[hwx_base_slot(h, s->in[1])].dt;
 			ok = nash_datatype_min(a) + nash_datatype_min(b) > INT32_MIN &&
 			     nash_datatype_max(a) + nash_datatype_max(b) < INT32_MAX;
@@ -1415,6 +1477,11 @@ int hwx_lanes_run(nash_hwnet *h, int n, nash_err *e)
 #pragma GCC pop_options
 
 #else /* no AVX-512 engine in this build */
+
+int hwx_lanes_cpu(void)
+{
+	return 0;
+}
 
 struct hwx_lanes *hwx_lanes_new(const nash_hwnet *h, const nash_graph *g, nash_err *e)
 {
