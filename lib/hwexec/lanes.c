@@ -140,8 +140,7 @@ struct hwx_lanes {
 	lslot *s;
 	int nsteps;
 	lstep *st;
-	int64_t ws_bytes;
-	int64_t pad_off, pad_bytes; /* padding pixels, filled once per workspace */
+	int64_t ws_bytes;      /* a group's workspace: streams, then padding pixels */
 	int nws;
 	unsigned char **ws;
 };
@@ -531,40 +530,68 @@ static void lthr_free(lthr *lt)
 
 /* ---------------------------------------------- element-wise chains */
 
+/* A threshold's constants as the chain code holds them: in locals, which
+ * stores to the workspace (bytes, which may alias anything) do not force
+ * to be read again. */
+typedef struct tpr {
+	const lthr *lt;
+	int shared;            /* one row for every channel */
+	const int32_t *t32, *perm, *llo;
+	const frow *f;
+	__m512i av;            /* ActVal (0 for BIPOLAR) */
+	__m512i k[3];          /* LT_CMP3, shared: the thresholds */
+} tpr;
+
+static inline __attribute__((always_inline)) void tprep(tpr *t, const lthr *lt)
+{
+	memset(t, 0, sizeof *t);
+	if (!lt)
+		return;
+	const thr *th = lt->th;
+	t->lt = lt;
+	t->shared = th->rows == 1;
+	t->t32 = lt->t32, t->perm = lt->perm, t->llo = lt->llo, t->f = lt->f;
+	t->av = bc(th->bipolar ? 0 : th->actval);
+	if (lt->m == LT_CMP3 && t->shared)
+		t->k[0] = bc(lt->t32[0]), t->k[1] = bc(lt->t32[1]), t->k[2] = bc(lt->t32[2]);
+}
+
 /* The thresholds of channel c applied to x: ActVal + count, or -1 / +1.
  * mode is a constant where the caller is specialised, else LT_RUN (the
- * threshold's own mode, a branch per vector). k: for LT_CMP3, the three
- * thresholds and ActVal as vectors (see cmp3_load). */
-static inline __attribute__((always_inline)) __m512i thr_m(const lthr *lt, int mode, int64_t c, __m512i x,
-                                                          const __m512i *k3)
+ * threshold's own mode, a branch per vector). */
+static inline __attribute__((always_inline)) __m512i thr_m(const tpr *t, int mode, int64_t c, __m512i x)
 {
-	const thr *th = lt->th;
-	int64_t r = th->rows == 1 ? 0 : c;
+	const lthr *lt = t->lt;
+	int64_t r = t->shared ? 0 : c;
 	int md = mode == LT_RUN ? (int)lt->m : mode;
 	__m512i k;
 	switch (md) {
 	case LT_CMP3: {
-		__m512i kk[4];
-		if (mode == LT_RUN) {
-			const int32_t *t = lt->t32 + r * 3;
-			kk[0] = bc(t[0]), kk[1] = bc(t[1]), kk[2] = bc(t[2]), kk[3] = bc(th->actval);
-			k3 = kk;
+		__mmask16 m0, m1, m2;
+		if (t->shared)
+			m0 = _mm512_cmpge_epi32_mask(x, t->k[0]), m1 = _mm512_cmpge_epi32_mask(x, t->k[1]),
+			m2 = _mm512_cmpge_epi32_mask(x, t->k[2]);
+		else {
+			const int32_t *q = t->t32 + r * 3;
+			m0 = _mm512_cmpge_epi32_mask(x, _mm512_set1_epi32(q[0]));
+			m1 = _mm512_cmpge_epi32_mask(x, _mm512_set1_epi32(q[1]));
+			m2 = _mm512_cmpge_epi32_mask(x, _mm512_set1_epi32(q[2]));
 		}
-		__mmask16 m0 = _mm512_cmpge_epi32_mask(x, k3[0]), m1 = _mm512_cmpge_epi32_mask(x, k3[1]);
-		__mmask16 m2 = _mm512_cmpge_epi32_mask(x, k3[2]);
-		k = _mm512_mask_sub_epi32(k3[3], m0, k3[3], bc(-1));
-		k = _mm512_mask_sub_epi32(k, m1, k, bc(-1));
-		return _mm512_mask_sub_epi32(k, m2, k, bc(-1));
+		const __m512i one = _mm512_set1_epi32(-1);
+		k = _mm512_mask_sub_epi32(t->av, m0, t->av, one);
+		k = _mm512_mask_sub_epi32(k, m1, k, one);
+		return _mm512_mask_sub_epi32(k, m2, k, one);
 	}
 	case LT_CMP: {
-		const int32_t *t = lt->t32 + r * th->steps;
-		k = bc(th->bipolar ? 0 : th->actval);
+		const thr *th = lt->th;
+		const int32_t *q = t->t32 + r * th->steps;
+		k = t->av;
 		for (int64_t s = 0; s < th->steps; s++)
-			k = _mm512_mask_sub_epi32(k, _mm512_cmpge_epi32_mask(x, bc(t[s])), k, bc(-1));
+			k = _mm512_mask_sub_epi32(k, _mm512_cmpge_epi32_mask(x, bc(q[s])), k, bc(-1));
 		break;
 	}
 	case LT_FORM: case LT_FORMX: {
-		const frow *f = &lt->f[r];
+		const frow *f = t->f + r;
 		k = _mm512_add_epi32(_mm512_mullo_epi32(x, _mm512_set1_epi32(f->m)), _mm512_set1_epi32(f->b));
 		k = _mm512_srav_epi32(k, _mm512_set1_epi32(f->s));
 		k = _mm512_min_epi32(_mm512_max_epi32(k, _mm512_set1_epi32(f->lo)), _mm512_set1_epi32(f->hi));
@@ -577,31 +604,25 @@ static inline __attribute__((always_inline)) __m512i thr_m(const lthr *lt, int m
 		return k; /* never bipolar: one step is CMP */
 	}
 	case LT_PERM: /* the table holds the outputs */
-		return _mm512_permutexvar_epi32(_mm512_sub_epi32(x, _mm512_set1_epi32(lt->llo[r])),
-		                                _mm512_loadu_si512(lt->perm + r * 16));
+		return _mm512_permutexvar_epi32(_mm512_sub_epi32(x, _mm512_set1_epi32(t->llo[r])),
+		                                _mm512_loadu_si512(t->perm + r * 16));
 	case LT_LUT: { /* values are in the row's range: counts at 2-byte steps */
 		__m512i i = _mm512_add_epi32(_mm512_sub_epi32(x, bc(lt->llo[r])), bc(lt->lbase[r]));
 		k = _mm512_and_si512(_mm512_i32gather_epi32(i, (const void *)lt->lut, 2), bc(0xffff));
-		k = _mm512_add_epi32(k, bc(th->bipolar ? 0 : th->actval));
+		k = _mm512_add_epi32(k, t->av);
 		break;
 	}
 	default: {
-		int32_t t[LN];
-		_mm512_storeu_si512(t, x);
+		int32_t q[LN];
+		_mm512_storeu_si512(q, x);
 		for (int l = 0; l < LN; l++)
-			t[l] = (int32_t)hwx_thr_count(th, c, t[l]);
-		k = _mm512_add_epi32(_mm512_loadu_si512(t), bc(th->bipolar ? 0 : th->actval));
+			q[l] = (int32_t)hwx_thr_count(lt->th, c, q[l]);
+		k = _mm512_add_epi32(_mm512_loadu_si512(q), t->av);
 	}
 	}
-	if (th->bipolar) /* one step: -1 below, +1 at or above */
+	if (lt->th->bipolar) /* one step: -1 below, +1 at or above */
 		k = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(k, _mm512_setzero_si512()), bc(-1), bc(1));
 	return k;
-}
-
-static inline __attribute__((always_inline)) void cmp3_load(const lthr *lt, int64_t c, __m512i *k)
-{
-	const int32_t *t = lt->t32 + (lt->th->rows == 1 ? 0 : c) * 3;
-	k[0] = bc(t[0]), k[1] = bc(t[1]), k[2] = bc(t[2]), k[3] = bc(lt->th->actval);
 }
 
 /* up to 4 channels c .. c+q-1 of pixel p: one load when they are a quad */
@@ -633,16 +654,22 @@ static inline __mmask16 outside(__m512i v, int64_t lo, int64_t hi)
 	return _mm512_cmplt_epi32_mask(v, bc(lo)) | _mm512_cmpgt_epi32_mask(v, bc(hi));
 }
 
+/* everything a chain's code reads, in locals (see tpr) */
+typedef struct cpr {
+	lslot xs, os, ys;      /* source, other operand, output */
+	tpr t1, t0, t2;
+	int chk1, chk2;
+	int64_t lo1, hi1, lo2, hi2;
+} cpr;
+
 /* Q channels c .. c+Q-1 of pixel p through the chain (see chain_body);
  * Q is 4 (a quad, the common case, branch-free) or the tail. */
-static inline __attribute__((always_inline)) void chain_quad(const nash_hwnet *h, const struct hwx_lanes *L,
-                                                            const chain *ch, unsigned char *ws, int64_t p, int64_t c,
-                                                            int Q, const int32_t *src, runerr *re, int M1, int ADD,
-                                                            int M0, int M2, const __m512i *k1, const __m512i *k0,
-                                                            const __m512i *k2, int s1, int s0, int s2)
+static inline __attribute__((always_inline)) void chain_quad(const nash_hwnet *h, const chain *ch, const cpr *k,
+                                                            unsigned char *ws, int64_t p, int64_t c, int Q,
+                                                            const int32_t *src, runerr *re, int M1, int ADD, int M0,
+                                                            int M2)
 {
-	const lslot *ys = &L->s[ch->y];
-	__m512i v[4], o[4], v1[4], r[4], kk[4];
+	__m512i v[4], o[4], v1[4], r[4];
 #pragma GCC unroll 4
 	for (int j = 0; j < 4; j++)
 		o[j] = _mm512_setzero_si512();
@@ -651,54 +678,46 @@ static inline __attribute__((always_inline)) void chain_quad(const nash_hwnet *h
 		for (int j = 0; j < Q; j++)
 			v[j] = _mm512_loadu_si512(src + j * LN);
 	} else
-		ld4(ws, &L->s[ch->src], p, c, Q, v);
+		ld4(ws, &k->xs, p, c, Q, v);
 	if (ADD)
-		ld4(ws, &L->s[ch->other], p, c, Q, o);
+		ld4(ws, &k->os, p, c, Q, o);
 	__mmask16 bad1 = 0, bad2 = 0;
 #pragma GCC unroll 4
 	for (int j = 0; j < Q; j++) {
 		__m512i x = v[j];
-		if (M1 != LT_NONE && (M1 != LT_RUN || ch->t1)) {
-			if (M1 == LT_CMP3 && !s1)
-				cmp3_load(ch->t1, c + j, kk);
-			x = thr_m(ch->t1, M1, c + j, x, M1 == LT_CMP3 && !s1 ? kk : k1);
-		} else if (ch->chk1)
-			bad1 |= outside(x, ch->lo1, ch->hi1);
+		if (M1 != LT_NONE && (M1 != LT_RUN || k->t1.lt))
+			x = thr_m(&k->t1, M1, c + j, x);
+		else if (k->chk1)
+			bad1 |= outside(x, k->lo1, k->hi1);
 		v1[j] = x;
 		if (ADD) {
 			__m512i w = o[j];
-			if (M0 != LT_NONE && (M0 != LT_RUN || ch->t0)) {
-				if (M0 == LT_CMP3 && !s0)
-					cmp3_load(ch->t0, c + j, kk);
-				w = thr_m(ch->t0, M0, c + j, w, M0 == LT_CMP3 && !s0 ? kk : k0);
-			}
+			if (M0 != LT_NONE && (M0 != LT_RUN || k->t0.lt))
+				w = thr_m(&k->t0, M0, c + j, w);
 			o[j] = w;
 			x = _mm512_add_epi32(x, w);
-			if (ch->chk2)
-				bad2 |= outside(x, ch->lo2, ch->hi2);
-			if (M2 != LT_NONE && (M2 != LT_RUN || ch->t2)) {
-				if (M2 == LT_CMP3 && !s2)
-					cmp3_load(ch->t2, c + j, kk);
-				x = thr_m(ch->t2, M2, c + j, x, M2 == LT_CMP3 && !s2 ? kk : k2);
-			}
+			if (k->chk2)
+				bad2 |= outside(x, k->lo2, k->hi2);
+			if (M2 != LT_NONE && (M2 != LT_RUN || k->t2.lt))
+				x = thr_m(&k->t2, M2, c + j, x);
 		}
 		r[j] = x;
 	}
 	if (__builtin_expect(bad1 | bad2, 0)) { /* name the first failing node */
 		for (int j = 0; j < Q && bad1; j++)
-			check_vec(h, ch->s1, v1[j], ch->lo1, ch->hi1, re);
+			check_vec(h, ch->s1, v1[j], k->lo1, k->hi1, re);
 		for (int j = 0; j < Q && bad2; j++)
-			check_vec(h, ch->s2, _mm512_add_epi32(v1[j], o[j]), ch->lo2, ch->hi2, re);
+			check_vec(h, ch->s2, _mm512_add_epi32(v1[j], o[j]), k->lo2, k->hi2, re);
 	}
 	/* a whole quad, or the stream's last (its padding bytes are free) */
-	if (ys->e8 && (c & 3) == 0 && (Q == 4 || c + Q == ys->ch)) {
+	if (k->ys.e8 && (c & 3) == 0 && (Q == 4 || c + Q == k->ys.ch)) {
 #pragma GCC unroll 4
 		for (int j = Q; j < 4; j++)
 			r[j] = _mm512_setzero_si512();
-		_mm512_storeu_si512(ws + ys->off + (p * ys->cq + c / 4) * 64, pack4(r[0], r[1], r[2], r[3]));
+		_mm512_storeu_si512(ws + k->ys.off + (p * k->ys.cq + c / 4) * 64, pack4(r[0], r[1], r[2], r[3]));
 	} else
 		for (int j = 0; j < Q; j++)
-			stc(ws, ys, p, c + j, r[j]);
+			stc(ws, &k->ys, p, c + j, r[j]);
 }
 
 /* Channels c0 .. c0+n-1 of pixel p through the chain: the source values
@@ -710,27 +729,18 @@ static inline __attribute__((always_inline)) void chain_body(const nash_hwnet *h
                                                             int n, const int32_t *src, runerr *re, int M1, int ADD,
                                                             int M0, int M2)
 {
-	__m512i k1[4], k0[4], k2[4];
-	for (int i = 0; i < 4; i++)
-		k1[i] = k0[i] = k2[i] = _mm512_setzero_si512();
-	int s1 = M1 == LT_CMP3 && ch->t1->th->rows == 1, s0 = M0 == LT_CMP3 && ch->t0->th->rows == 1;
-	int s2 = M2 == LT_CMP3 && ch->t2->th->rows == 1;
-	if (s1)
-		cmp3_load(ch->t1, 0, k1);
-	if (s0)
-		cmp3_load(ch->t0, 0, k0);
-	if (s2)
-		cmp3_load(ch->t2, 0, k2);
+	cpr k;
+	k.xs = L->s[ch->src], k.os = L->s[ch->other], k.ys = L->s[ch->y];
+	tprep(&k.t1, ch->t1), tprep(&k.t0, ch->t0), tprep(&k.t2, ch->t2);
+	k.chk1 = ch->chk1, k.chk2 = ch->chk2, k.lo1 = ch->lo1, k.hi1 = ch->hi1, k.lo2 = ch->lo2, k.hi2 = ch->hi2;
 	if (ADD == 2) /* any chain */
 		ADD = ch->add;
 	int j0 = 0;
 	if ((c0 & 3) == 0)
 		for (; j0 + 4 <= n; j0 += 4)
-			chain_quad(h, L, ch, ws, p, c0 + j0, 4, src ? src + j0 * LN : NULL, re, M1, ADD, M0, M2, k1, k0, k2, s1,
-			           s0, s2);
+			chain_quad(h, ch, &k, ws, p, c0 + j0, 4, src ? src + j0 * LN : NULL, re, M1, ADD, M0, M2);
 	for (; j0 < n; j0++)
-		chain_quad(h, L, ch, ws, p, c0 + j0, 1, src ? src + j0 * LN : NULL, re, M1, ADD, M0, M2, k1, k0, k2, s1, s0,
-		           s2);
+		chain_quad(h, ch, &k, ws, p, c0 + j0, 1, src ? src + j0 * LN : NULL, re, M1, ADD, M0, M2);
 }
 
 #define CHAIN(NAME, M1, ADD, M0, M2)                                                                               \
@@ -1302,12 +1312,10 @@ struct hwx_lanes *hwx_lanes_new(const nash_hwnet *h, const nash_graph *g, nash_e
 			m->k = LK_EW;
 			m->ch.src = hwx_base_slot(h, s->in[0]), m->ch.add = 1, m->ch.other = hwx_base_slot(h, s->in[1]);
 			m->ch.lo2 = s->omin, m->ch.hi2 = s->omax, m->ch.s2 = s, m->ch.y = hwx_base_slot(h, s->out[0]);
-			nash_datatype da = h->s[hwx_base_slot(h, s->in[0])].dt, db = h->s[hwx_base_slot(h, s->in[1])].dt;
-			m->ch.chk2 = nash_datatype_min(da) + nash_datatype_min(db) < s->omin ||
-			             nash_datatype_max(da) + nash_datatype_max(db) > s->omax;
 			nash_datatype a = h->s[hwx_base_slot(h, s->in[0])].dt, b = h->s[hwx_base_slot(h, s->in[1])].dt;
-			ok = nash_datatype_min(a) + nash_datatype_min(b) > INT32_MIN &&
-			     nash_datatype_max(a) + nash_datatype_max(b) < INT32_MAX;
+			int64_t lo = nash_datatype_min(a) + nash_datatype_min(b), hi = nash_datatype_max(a) + nash_datatype_max(b);
+			m->ch.chk2 = lo < s->omin || hi > s->omax; /* else the sum cannot leave outputDataType */
+			ok = lo > INT32_MIN && hi < INT32_MAX;
 			break;
 		}
 		case ST_CONCAT: m->k = LK_CONCAT; break;
@@ -1362,8 +1370,8 @@ struct hwx_lanes *hwx_lanes_new(const nash_hwnet *h, const nash_graph *g, nash_e
 		placed[np++] = i;
 	}
 	free(placed);
-	/* padding pixels of the MVAUs: one row each, after the streams */
-	L->pad_off = top;
+	/* padding pixels of the MVAUs: one row each, after the streams,
+	 * filled once per workspace */
 	for (int i = 0; i < h->nsteps; i++) {
 		lstep *m = &L->st[i];
 		if (m->k != LK_MVAU)
@@ -1371,7 +1379,6 @@ struct hwx_lanes *hwx_lanes_new(const nash_hwnet *h, const nash_graph *g, nash_e
 		m->padoff = top;
 		top += L->s[m->x].row;
 	}
-	L->pad_bytes = top - L->pad_off;
 	L->ws_bytes = top + 64;
 	if (L->ws_bytes >= INT32_MAX) {
 		lanes_free(L);
