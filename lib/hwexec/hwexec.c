@@ -819,7 +819,6 @@ void nash_hwnet_free(nash_hwnet *h)
 
 /* ---------------------------------------------------------------- run */
 
-
 void hwx_range_fail(runerr *re, const nash_hwnet *h, const step *s, int64_t v)
 {
 	char a[16];

@@ -363,7 +363,8 @@ static int form_robust(const int64_t *T, int64_t steps, int64_t a, int64_t b, fr
 		if (al * one * (double)amax > (double)(1 << 30))
 			continue;
 		tries++;
-		for (int j = -8; j <= 8; j++) {
+		for (int jj = 0; jj < 17 && !(have && best.nx == 0); jj++) {
+			int j = jj & 1 ? -(jj + 1) / 2 : jj / 2; /* 0, -1, 1, -2, ... */
 			frow c = {0};
 			c.m = (int32_t)(al * one + 0.5), c.b = (int32_t)((be + j / 16.0) * one);
 			c.s = S, c.lo = (int32_t)nlo, c.hi = (int32_t)nhi;

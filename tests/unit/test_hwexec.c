@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------ the naive reference */
 
@@ -682,8 +683,15 @@ static nash_graph *wide_net(nash_rng *r)
 	return gb_done(&b);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	(void)argc;
+	/* threads that spin between the many small runs only burn a shared
+	 * machine's CPU: wait passively (the runtime reads this at start) */
+	if (!getenv("OMP_WAIT_POLICY")) {
+		setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+		execv("/proc/self/exe", argv);
+	}
 	nash_rng r;
 	nash_rng_seed(&r, 2024);
 	char why[1200];
@@ -704,7 +712,8 @@ int main(void)
 			isa = NULL; /* the CPU lacks it: the best one */
 		nash_hwnet_free(probe);
 		why[0] = 0;
-		CHECK(agree(g, v % 2 ? 3 : 19, &r, isa, why, 1),
+		/* the batch engine runs groups of 16: one whole and one partial */
+		CHECK(agree(g, isa && !strcmp(isa, "vnni16") ? 17 : 3, &r, isa, why, 1),
 		      "random net %d (%s input, %s weights, %s thresholds, %s kernel%s, %d nodes) matches the reference %s", v,
 		      in_dts[v % 6], w_dts[v % 6], v % 3 == 1 ? "line" : "random", isa ? isa : "best",
 		      getenv("NASH_HWEXEC_NOFUSE") ? " unfused" : "", g->nnodes, why);
