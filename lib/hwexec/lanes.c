@@ -607,8 +607,10 @@ static inline __attribute__((always_inline)) __m512i thr_m(const tpr *t, int mod
 	case LT_PERM: /* the table holds the outputs */
 		return _mm512_permutexvar_epi32(_mm512_sub_epi32(x, _mm512_set1_epi32(t->llo[r])),
 		                                _mm512_loadu_si512(t->perm + r * 16));
-	case LT_LUT: { /* values are in the row's range: counts at 2-byte steps */
-		__m512i i = _mm512_add_epi32(_mm512_sub_epi32(x, bc(lt->llo[r])), bc(lt->lbase[r]));
+	case LT_LUT: { /* counts at 2-byte steps; clamped to the row's range, which only a value that failed
+	                  a range check just before leaves */
+		__m512i i = _mm512_min_epi32(_mm512_max_epi32(x, bc(lt->llo[r])), bc(lt->lhi[r]));
+		i = _mm512_add_epi32(_mm512_sub_epi32(i, bc(lt->llo[r])), bc(lt->lbase[r]));
 		k = _mm512_and_si512(_mm512_i32gather_epi32(i, (const void *)lt->lut, 2), bc(0xffff));
 		k = _mm512_add_epi32(k, t->av);
 		break;
