@@ -104,6 +104,16 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	# and the export nash-train left is the one nash-quant computes from them
 	nash-quant --export qt.nash >re.nash
 	[ "$(tensors re.nash)" = "$(tensors qt.nash)" ]
+	# a stopped and resumed QAT run (learned scales in the state) ends alike
+	nash-train -j 1 --limit 4000 --epochs 2 --batch 8 --lr 0.02 -q q.nash >qfull.nash
+	nash-train -j 1 --limit 4000 --epochs 2 --batch 8 --lr 0.02 -c q.ckpt q.nash >/dev/null 2>q.err &
+	pid=$!
+	for i in $(seq 400); do grep -q "epoch 1/2" q.err && break; sleep 0.05; done
+	kill -TERM $pid
+	st=0; wait $pid || st=$?
+	assert_equal "$st" 1
+	nash-train -j 1 --limit 4000 --epochs 2 --batch 8 --lr 0.02 -c q.ckpt --resume -q q.nash >qres.nash
+	[ "$(tensors qres.nash)" = "$(tensors qfull.nash)" ]
 }
 
 @test "optimisers and schedules: adam, adamw, step, const, no nesterov" {
@@ -279,6 +289,17 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	run nash-dump two.ckpt
 	assert_equal "${#lines[@]}" 2
 	[ "$(meta two.ckpt train.epochs)" = 2 ]
+	# killed again once the second graph resumes: the checkpoint still holds
+	# the finished first graph and the second one's state
+	nash-train -j 1 --limit 4000 --batch 8 --epochs 2 -c two.ckpt --resume two.nash >/dev/null 2>res.err &
+	pid=$!
+	for i in $(seq 400); do grep -q "graph two: resuming from two.ckpt" res.err && break; sleep 0.02; done
+	kill -KILL $pid
+	st=0; wait $pid || st=$?
+	assert_equal "$st" 137
+	grep -q "graph one: trained already (two.ckpt)" res.err
+	run nash-dump --meta checkpoint.format two.ckpt
+	assert_output "$(printf 'one\tnull\ntwo\t1')"
 	nash-train -j 1 --limit 4000 --batch 8 --epochs 2 -c two.ckpt --resume -q two.nash >two-res.nash
 	[ "$(tensors two-res.nash)" = "$(tensors two-full.nash)" ]
 }
@@ -296,8 +317,10 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	nash-train -j 1 --limit 3000 --epochs 3 --batch 16 -c mid.ckpt tfc.nash >/dev/null 2>mid.err &
 	pid=$!
 	for i in $(seq 200); do grep -q "epoch 1/3" mid.err && break; sleep 0.05; done
-	kill -TERM $pid
-	wait $pid || true
+	kill -INT $pid
+	st=0; wait $pid || st=$?
+	assert_equal "$st" 1
+	grep -q "interrupted by SIGINT at epoch .* checkpoint written to mid.ckpt" mid.err
 	run --separate-stderr nash-train -j 1 --limit 3000 --epochs 3 --batch 16 --lr 0.2 -c mid.ckpt --resume tfc.nash
 	assert_error_line nash-train 1
 	[[ "$stderr" == *"the checkpoint was made with optimizer.lr=0.1, this run has optimizer.lr=0.2"* ]]

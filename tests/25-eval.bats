@@ -150,6 +150,18 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	[ "$(meta ht.nash eval.executor)" = '"integer"' ]
 }
 
+@test "a streamlined integer graph predicts what its fake-quantized graph predicts" {
+	nash-quant --preset w2a2 t.nash | nash-train -j 1 --limit 2000 --epochs 1 --lr 0.02 -q >q.nash
+	nash-stream <q.nash >s.nash
+	nash-eval -j 1 --limit 2000 --compare q.nash s.nash >se.nash 2>se.err
+	[ "$(meta se.nash eval.executor)" = '"integer"' ]
+	[ "$(meta se.nash eval.compare.executor)" = '"float"' ]
+	# float rounding near a threshold may flip an image or two
+	py "$(meta se.nash eval.compare.agree) >= 99"
+	py "abs($(meta se.nash eval.top1) - $(meta se.nash eval.compare.top1)) <= 1"
+	py "$(meta se.nash eval.top1) > 50"
+}
+
 @test "bad input: one line, exit 1; usage errors exit 2" {
 	run --separate-stderr nash-eval -d nowhere t.nash
 	assert_error_line nash-eval 1
@@ -190,6 +202,10 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	assert_equal "${#lines[@]}" 11
 	nash-gen tfc > untrained.nash
 	nash-eval --compare untrained.nash tfc.nash | nash-dump --meta eval.compare
+	nash-quant --preset w2a2 < tfc.nash \
+		| nash-train --limit 2000 --epochs 2 --lr 0.02 > q.nash
+	nash-stream < q.nash > hw.nash
+	nash-eval --limit 2000 --compare q.nash hw.nash | nash-dump --meta eval
 	nash-gen tfc | nash-train --val-split 0.1 --limit 2000 --epochs 2 > v.nash
 	nash-eval --split val --val-split 0.1 --limit 2000 v.nash | nash-dump
 }

@@ -24,8 +24,8 @@ static const char help[] =
 "      --down-bits N      1x1 downsample convs of ResNets (default 8)\n"
 "      --nas-bits N       NASH operation convs (default: --wbits)\n"
 "      --adder-bits N     the stage-shared adder quantizer, 2..16 (default 8)\n"
-"      --pool-bits N      output of the quantized average pool\n"
-"                         (default max(abits, 4))\n"
+"      --pool-bits N      output of the quantized average pool (default: the\n"
+"                         widest keeping it within twice the average, <= 8)\n"
 "  -l, --layer GLOB=SPEC  override layers whose node name matches GLOB (* and ?):\n"
 "                         SPEC is wN (weights of Conv/Gemm), aM (Relu/HardTanh\n"
 "                         outputs) or wNaM, e.g. --layer 'layer4.*=w4a4';\n"
@@ -62,8 +62,10 @@ static void list(void)
 				break;
 			nash_quant_preset(nash_quant_presets[i], arch, &b, NULL);
 			nash_quant_resolve(&b, arch);
-			printf("%-8s %3d %3d %5d %4d %4d %3d %4d %6d %5d %4d  %s\n", r ? "" : nash_quant_presets[i], b.w, b.a,
-			       b.first, b.last, b.down, b.nas_w, b.skip_w, b.nas_a, b.adder, b.pool,
+			char pool[8];
+			snprintf(pool, sizeof pool, b.pool ? "%d" : "auto", b.pool);
+			printf("%-8s %3d %3d %5d %4d %4d %3d %4d %6d %5d %4s  %s\n", r ? "" : nash_quant_presets[i], b.w, b.a,
+			       b.first, b.last, b.down, b.nas_w, b.skip_w, b.nas_a, b.adder, pool,
 			       r ? "(on resnet34: the reference code's ResNet34 setting)" : nash_quant_preset_about(nash_quant_presets[i]));
 		}
 	}

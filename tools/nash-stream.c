@@ -51,28 +51,25 @@ static void list(void)
 {
 	int n = nash_stream_pass_count();
 	for (int i = 0; i < n; i++) {
-		const char *doc = nash_stream_pass_doc(i);
 		printf("%2d  %-20s ", i + 1, nash_stream_pass_name(i));
-		/* wrap the description at 80 columns */
-		int col = 25;
-		const char *p = doc;
+		/* the description, wrapped at 79 columns */
+		const char *p = nash_stream_pass_doc(i);
+		int col = 25, first = 1;
 		while (*p) {
-			const char *sp = strchr(p, ' ');
-			int len = sp ? (int)(sp - p) : (int)strlen(p);
-			if (col + len > 79) {
+			while (*p == ' ')
+				p++;
+			int len = (int)strcspn(p, " ");
+			if (!len)
+				break;
+			if (!first && col + 1 + len > 79) {
 				printf("\n%25s", "");
 				col = 25;
+				first = 1;
 			}
-			printf("%.*s", len, p);
-			col += len;
+			printf("%s%.*s", first ? "" : " ", len, p);
+			col += len + !first;
+			first = 0;
 			p += len;
-			if (*p == ' ') {
-				p++;
-				if (col < 79) {
-					putchar(' ');
-					col++;
-				}
-			}
 		}
 		putchar('\n');
 	}

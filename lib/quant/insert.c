@@ -389,6 +389,21 @@ static const char *act_node(Q *q, int pos, const nash_node *like, const char *x,
 	return qn->out[0];
 }
 
+/* How many terms the tensor sums: the leaves of a cascade of two-input
+ * Adds (seen through their adder quantizers), 1 for anything else. */
+static int add_terms(const nash_graph *g, const char *t, int depth)
+{
+	int p = nash_graph_producer(g, t);
+	if (p < 0 || depth > 64)
+		return 1;
+	const nash_node *n = g->nodes[p];
+	if (is_op(n, "Quant") && strcmp(nash_attr_str(n, "target", ""), "adder") == 0)
+		return add_terms(g, n->in[0], depth + 1);
+	if (!is_op(n, "Add") || n->nin != 2)
+		return 1;
+	return add_terms(g, n->in[0], depth + 1) + add_terms(g, n->in[1], depth + 1);
+}
+
 static int nas_reader(const nash_node *m, int cell)
 {
 	return strcmp(nash_attr_str(m, "role", ""), "nas") == 0 && !is_op(m, "Choice") &&
@@ -416,8 +431,13 @@ static int quant_act(Q *q, int i, nash_node *n)
 		range = lo > hi ? lo : hi;
 		if (!(range > 0))
 			range = 1.0;
-	} else
-		range = nash_quant_act_range(bits);
+	}
+	/* the initial range of an unsigned quantizer: the reference code's for
+	 * its bits, times the standard deviation of what the Relu sees at
+	 * initialisation, sqrt(k) for a sum of k unit-variance BN outputs */
+	double spread = sqrt((double)add_terms(g, n->in[0], 0));
+	if (!is_signed)
+		range = nash_quant_act_range(bits) * spread;
 	char *x = nash_strdup(n->out[0]);
 	int cell = (int)nash_attr_int(n, "cell", -1);
 	int split = !is_signed && !over && cell >= 0 && b->nas_a != bits;
@@ -442,7 +462,7 @@ static int quant_act(Q *q, int i, nash_node *n)
 	const char *ynas = NULL;
 	if (split) {
 		base = nash_strfmt("%s.aq_nas", n->name);
-		ynas = act_node(q, i + 2, n, x, base, b->nas_a, 0, nash_quant_act_range(b->nas_a));
+		ynas = act_node(q, i + 2, n, x, base, b->nas_a, 0, nash_quant_act_range(b->nas_a) * spread);
 		free(base);
 	}
 	for (int r = 0; r < nread; r++)
@@ -531,7 +551,18 @@ static int quant_pool(Q *q, int i, nash_node *n)
 	double k2 = (double)(x->shape[1] * x->shape[2]);
 	/* bits of the largest window sum, (2^b - 1) * K*K */
 	int in_bits = (int)ceil(log2((ldexp(1.0, qp.bits) - 1) * k2 + 1));
-	int out_bits = q->o->bits.pool < in_bits ? q->o->bits.pool : in_bits;
+	/* Trunc keeps the input scale, so its output is the window sum over
+	 * 2^(in - out): the average times M = K*K / 2^(in - out). Automatic
+	 * width: the widest with M <= 2 (larger M magnify the classifier's input
+	 * and so its effective learning rate by M^2: SGD at lr 0.1 diverged at
+	 * M = 4 on Fashion-MNIST), at most 8 bits. */
+	int out_bits = q->o->bits.pool;
+	if (!out_bits) {
+		out_bits = in_bits - (int)ceil(log2(k2)) + 1;
+		out_bits = out_bits > 8 ? 8 : out_bits < 1 ? 1 : out_bits;
+	}
+	if (out_bits > in_bits)
+		out_bits = in_bits;
 	char *y = nash_strdup(n->out[0]);
 	char *base = nash_strfmt("%s.sum", n->name);
 	nash_node *mul = add_node(g, i + 1, "Mul", base, (const char *[]){y, "", NULL});
@@ -611,7 +642,7 @@ static void write_meta(Q *q)
 	                                   "nas_acts", "adder", "pool", "input", NULL};
 	const int vals[] = {b->w, b->a, b->first, b->last, b->down, b->nas_w, b->skip_w, b->nas_a, b->adder, b->pool, 8};
 	for (int i = 0; keys[i]; i++)
-		nash_val_set(bits, keys[i], nash_val_int(vals[i]));
+		nash_val_set(bits, keys[i], vals[i] ? nash_val_int(vals[i]) : nash_val_str("auto"));
 	nash_val_set(m, "bits", bits);
 	nash_val *ov = nash_val_arr();
 	for (int i = 0; i < q->o->nov; i++) {
@@ -642,7 +673,7 @@ static void write_meta(Q *q)
 
 static int check_bits(const nash_graph *g, const nash_qbits *b, nash_err *e)
 {
-	const int v[] = {b->w, b->a, b->first, b->last, b->down, b->nas_w, b->skip_w, b->nas_a, b->pool};
+	const int v[] = {b->w, b->a, b->first, b->last, b->down, b->nas_w, b->skip_w, b->nas_a, b->pool ? b->pool : 1};
 	for (size_t i = 0; i < sizeof v / sizeof *v; i++)
 		if (v[i] < 1 || v[i] > NASH_QUANT_MAXBITS)
 			return nash_fail(e, "graph %s: bit width %d is outside 1..%d", g->name, v[i], NASH_QUANT_MAXBITS);

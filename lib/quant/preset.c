@@ -92,8 +92,6 @@ void nash_quant_resolve(nash_qbits *b, const char *arch)
 		b->nas_a = b->a;
 	if (!b->adder)
 		b->adder = 8;
-	if (!b->pool)
-		b->pool = b->a > 4 ? b->a : 4;
 }
 
 static int bits_at(const char **p, int *out)

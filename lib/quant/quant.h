@@ -31,7 +31,9 @@ typedef struct nash_qbits {
 	int skip_w;  /* skip_connect's factorized-reduce convs (0: nas_w) */
 	int nas_a;   /* activations read by NAS operations of their own cell (0: a) */
 	int adder;   /* the stage-shared signed adder quantizer (0: 8) */
-	int pool;    /* output of the quantized global average pool (0: max(a, 4)) */
+	int pool;    /* output of the quantized global average pool (0: automatic,
+	                the widest keeping the pooled value within twice the
+	                window average, at most 8; see nash-quant(1)) */
 } nash_qbits;
 
 /* Preset names, NULL-terminated, in the order nash-quant --list prints them. */
@@ -48,8 +50,9 @@ void nash_quant_resolve(nash_qbits *b, const char *arch);
 /* Parse an override "wN", "aM" or "wNaM" (N, M in 1..16); absent parts
  * are 0. -1 with a message otherwise. */
 int nash_quant_spec_parse(const char *spec, int *w, int *a, nash_err *e);
-/* The initial clipping range t of a learned unsigned b-bit activation
- * quantizer (scale = t / (2^b - 1)). */
+/* The reference code's clipping range r(b) of an unsigned b-bit activation
+ * quantizer; apply starts a learned one at scale r(b) * sqrt(k) / (2^b - 1),
+ * k the number of terms the Relu's input sums (nash-quant(1)). */
 double nash_quant_act_range(int bits);
 
 /* A per-layer override: layers (Conv/Gemm by node name) matching glob get

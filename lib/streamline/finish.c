@@ -191,21 +191,101 @@ static int diagnose(sl_ctx *c)
 
 /* ------------------------------------------------------------- datatypes */
 
-static const char *dtn(sl_ctx *c, const char *t, char *buf)
+/* The datatype labels of the streams. A stream's label holds its value
+ * range; layers that pass values on unchanged (windows, copies, concats,
+ * max-pools, FIFOs) carry one label on all their streams, as hardware
+ * keeps one element width there: the labels of such a group are widened
+ * to the union of their ranges. */
+static int uf_find(int *par, int i)
 {
-	const sl_vi *v = sl_info(c, t);
-	if (!v)
-		return strcpy(buf, "");
-	if (v->bipolar)
-		return strcpy(buf, "BIPOLAR");
-	return nash_datatype_name(sl_fit(v->lo, v->hi), buf);
+	while (par[i] != i)
+		i = par[i] = par[par[i]];
+	return i;
 }
 
-static nash_datatype dt_of(const sl_vi *v)
+static int unify_labels(sl_ctx *c)
 {
-	if (v->bipolar)
-		return (nash_datatype){NASH_DT_BIPOLAR, 1};
-	return sl_fit(v->lo, v->hi);
+	nash_graph *g = c->g;
+	sl_map_free(&c->labels);
+	free(c->label);
+	sl_map *labels = &c->labels;
+	int cap = g->ntensors + g->nin + 2 * g->nnodes + 4, n = 0;
+	sl_map_init(labels, (size_t)cap);
+	const char **names = nash_alloc((size_t)cap * sizeof *names);
+	int *par = nash_alloc((size_t)cap * sizeof *par);
+	nash_datatype *label = c->label = nash_alloc((size_t)cap * sizeof *label);
+	for (int i = 0; i < g->nin; i++) {
+		names[n] = g->inputs[i].name;
+		sl_map_put(labels, names[n], n + 1);
+		n++;
+	}
+	for (int i = 0; i < g->nnodes; i++)
+		for (int k = 0; k < g->nodes[i]->nout; k++) {
+			names[n] = g->nodes[i]->out[k];
+			sl_map_put(labels, names[n], n + 1);
+			n++;
+		}
+	for (int i = 0; i < n; i++)
+		par[i] = i;
+	for (int i = 0; i < g->nnodes; i++) {
+		const nash_node *nd = g->nodes[i];
+		int group = is(nd, "ConvolutionInputGenerator") || is(nd, "DuplicateStreams") ||
+		            is(nd, "StreamingConcat") || is(nd, "StreamingMaxPool") || is(nd, "StreamingFIFO") ||
+		            is(nd, "StreamingDataWidthConverter");
+		if (!group)
+			continue;
+		int a = (int)sl_map_get(labels, nd->in[0]) - 1;
+		for (int k = 0; k < nd->nin + nd->nout; k++) {
+			const char *t = k < nd->nin ? nd->in[k] : nd->out[k - nd->nin];
+			int b = (int)sl_map_get(labels, t) - 1;
+			if (a >= 0 && b >= 0)
+				par[uf_find(par, b)] = uf_find(par, a);
+		}
+	}
+	int64_t *lo = nash_alloc((size_t)n * sizeof *lo), *hi = nash_alloc((size_t)n * sizeof *hi);
+	int *bip = nash_alloc((size_t)n * sizeof *bip), *other = nash_alloc((size_t)n * sizeof *other);
+	for (int i = 0; i < n; i++)
+		lo[i] = INT64_MAX, hi[i] = INT64_MIN;
+	int rc = 0;
+	for (int i = 0; i < n; i++) {
+		const sl_vi *v = sl_info(c, names[i]);
+		if (!v)
+			continue;
+		int r = uf_find(par, i);
+		lo[r] = v->lo < lo[r] ? v->lo : lo[r];
+		hi[r] = v->hi > hi[r] ? v->hi : hi[r];
+		if (v->bipolar)
+			bip[r] = 1;
+		else
+			other[r] = 1;
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		int r = uf_find(par, i);
+		if (bip[r] && other[r])
+			rc = nash_fail(c->e, "graph %s: stream %s is BIPOLAR but shares a layer with streams that are not "
+			               "(a concatenation of BIPOLAR and integer streams is not supported)", g->name, names[i]);
+		label[i] = bip[r] ? (nash_datatype){NASH_DT_BIPOLAR, 1} : lo[r] <= hi[r] ? sl_fit(lo[r], hi[r])
+		           : (nash_datatype){0, 0};
+	}
+	free(names);
+	free(par);
+	free(lo);
+	free(hi);
+	free(bip);
+	free(other);
+	return rc;
+}
+
+static nash_datatype dt_of(sl_ctx *c, const char *t)
+{
+	int64_t k = sl_map_get(&c->labels, t);
+	return k > 0 ? c->label[k - 1] : (nash_datatype){0, 0};
+}
+
+static const char *dtn(sl_ctx *c, const char *t, char *buf)
+{
+	nash_datatype d = dt_of(c, t);
+	return d.kind ? nash_datatype_name(d, buf) : strcpy(buf, "");
 }
 
 static int annotate_mvau(sl_ctx *c, nash_node *n)
@@ -303,6 +383,8 @@ static int annotate(sl_ctx *c)
 {
 	nash_graph *g = c->g;
 	char a[16], b[16];
+	if (unify_labels(c) < 0)
+		return -1;
 	for (int i = 0; i < g->nnodes; i++) {
 		nash_node *n = g->nodes[i];
 		for (int k = 0; k < n->nout; k++)
@@ -354,7 +436,7 @@ static int annotate(sl_ctx *c)
 		const sl_vi *v = sl_info(c, g->inputs[i].name);
 		if (!v)
 			return nash_fail(c->e, "graph %s: input %s is not an integer stream", g->name, g->inputs[i].name);
-		g->inputs[i].datatype = dt_of(v);
+		g->inputs[i].datatype = dt_of(c, g->inputs[i].name);
 		g->inputs[i].dtype = nash_datatype_storage(g->inputs[i].datatype);
 	}
 	for (int i = 0; i < g->ntensors; i++) {
@@ -367,7 +449,9 @@ static int annotate(sl_ctx *c)
 		const sl_vi *v = sl_info(c, t->name);
 		if (!v)
 			continue;
-		t->datatype = dt_of(v);
+		t->datatype = dt_of(c, t->name);
+		if (!t->datatype.kind)
+			continue;
 		t->dtype = nash_datatype_storage(t->datatype);
 		t->transient = 0;
 	}
@@ -375,7 +459,7 @@ static int annotate(sl_ctx *c)
 		const sl_vi *v = sl_info(c, g->outputs[i].name);
 		if (!v)
 			return nash_fail(c->e, "graph %s: output %s is not an integer stream", g->name, g->outputs[i].name);
-		g->outputs[i].datatype = dt_of(v);
+		g->outputs[i].datatype = dt_of(c, g->outputs[i].name);
 		g->outputs[i].dtype = nash_datatype_storage(g->outputs[i].datatype);
 	}
 	sl_touch(c);

@@ -399,11 +399,21 @@ int sl_pass_conv(sl_ctx *c)
 		char *wn = fresh2(c, n->name, ".W");
 		nash_tensor *mt = sl_param_int0(g, wn, 2, (int64_t[]){MW, M}, wdt);
 		w = nash_tensor_find(g, n->in[1]);
-		for (int64_t o = 0; o < M; o++)
-			for (int64_t ci = 0; ci < C; ci++)
-				for (int64_t ky = 0; ky < KH; ky++)
-					for (int64_t kx = 0; kx < KW; kx++)
-						sl_iset(mt, ((ky * KW + kx) * C + ci) * M + o, sl_iget(w, ((o * C + ci) * KH + ky) * KW + kx));
+		if (w->dtype == NASH_I8 && mt->dtype == NASH_I8) {
+			const int8_t *src = w->data;
+			int8_t *dst = mt->data;
+			for (int64_t o = 0; o < M; o++)
+				for (int64_t ci = 0; ci < C; ci++)
+					for (int64_t ky = 0; ky < KH; ky++)
+						for (int64_t kx = 0; kx < KW; kx++)
+							dst[((ky * KW + kx) * C + ci) * M + o] = *src++;
+		} else
+			for (int64_t o = 0; o < M; o++)
+				for (int64_t ci = 0; ci < C; ci++)
+					for (int64_t ky = 0; ky < KH; ky++)
+						for (int64_t kx = 0; kx < KW; kx++)
+							sl_iset(mt, ((ky * KW + kx) * C + ci) * M + o,
+							        sl_iget(w, ((o * C + ci) * KH + ky) * KW + kx));
 		sl_wsums_alias(c, wn, 'm', n->in[1], 'c');
 		int direct = KH == 1 && KW == 1 && s[0] == 1 && s[1] == 1 && !p[0] && !p[1] && !p[2] && !p[3];
 		saved sv;
@@ -673,7 +683,6 @@ int sl_pass_mvau_thresh(sl_ctx *c)
 		sl_remove(c, n);
 		nash_node_set_out(p, 0, out);
 		free(out);
-		sl_prune(c);
 		rw++;
 	}
 	return rw;
@@ -722,12 +731,14 @@ int sl_pass_layout(sl_ctx *c)
 			free(out);
 			continue;
 		}
+		int b_dead = sl_nuses(c, b->out[0]) == 1;
 		sl_remove(c, a);
 		sl_replace_uses(c, out, src);
-		sl_prune(c);
+		if (b_dead)
+			sl_remove(c, b);
 		free(src);
 		free(out);
-		i = -1;
+		i--;
 		rw++;
 	}
 	REFRESH();
@@ -793,10 +804,12 @@ int sl_pass_layout(sl_ctx *c)
 		if (is_out)
 			continue;
 		char *src = nash_strdup(t->in[0]), *out = nash_strdup(f->out[0]);
+		int t_dead = sl_nuses(c, t->out[0]) == 1;
 		sl_remove(c, f);
 		sl_replace_uses(c, out, src);
+		if (t_dead)
+			sl_remove(c, t);
 		reshaped(c);
-		sl_prune(c);
 		free(src);
 		free(out);
 		rw++;
@@ -816,9 +829,9 @@ static void bias_input(sl_ctx *c, nash_node *mv, const int64_t *ri)
 	const nash_tensor *xs = sl_shape(c, mv->in[0]);
 	const nash_tensor *w = nash_tensor_find(g, mv->in[1]);
 	int64_t C = xs->shape[xs->ndim - 1], MW = w->shape[0], MH = w->shape[1];
-	char *w0 = fresh2(c, mv->name, ".one.W"), *t0 = fresh2(c, mv->name, ".one.T");
-	char *one = fresh2(c, mv->name, ".one"), *cat = fresh2(c, mv->name, ".with_one");
 	char *nm1 = fresh2(c, mv->name, ".one"), *nm2 = fresh2(c, mv->name, ".with_one");
+	char *w0 = fresh2(c, nm1, ".W"), *t0 = fresh2(c, nm1, ".T");
+	char *one = fresh2(c, nm1, ".out"), *cat = fresh2(c, nm2, ".out");
 	sl_param_int0(g, w0, 2, (int64_t[]){C, 1}, (nash_datatype){NASH_DT_BINARY, 1});
 	sl_param_int(g, t0, 2, (int64_t[]){1, 1}, (int64_t[]){0}, (nash_datatype){NASH_DT_INT, 32});
 	nash_node *m1 = sl_insert_before(c, mv, "MVAU", nm1, (const char *[]){mv->in[0], w0, t0, NULL},
@@ -1005,77 +1018,82 @@ int sl_pass_classifier(sl_ctx *c)
 
 /* ========================================================= DuplicateStreams */
 
+/* At most this many outputs per DuplicateStreams (nash-hls has templates
+ * for 2 to 4); wider fan-out chains them: the last output feeds the next. */
+#define MAXDUP 4
+
 int sl_pass_dup(sl_ctx *c)
 {
 	nash_graph *g = c->g;
 	int rw = 0;
-	int nt = g->nin;
 	for (int i = -g->nin; i < g->nnodes; i++) {
-		REFRESH();
-		nt = g->nin;
-		const char *t;
-		nash_node *after = NULL;
-		if (i < 0)
-			t = g->inputs[i + nt].name;
-		else {
-			after = g->nodes[i];
-			if (!sl_is_hw_op(after->op) || after->nout != 1)
+		nash_node *after = i >= 0 ? g->nodes[i] : NULL;
+		int nout = after ? after->nout : 1, made = 0;
+		if (after && !sl_is_hw_op(after->op))
+			continue;
+		for (int o = 0; o < nout; o++) {
+			REFRESH();
+			after = i >= 0 ? g->nodes[i] : NULL;
+			const char *t = after ? after->out[o] : g->inputs[i + g->nin].name;
+			int uses = sl_nuses(c, t);
+			if (uses < 2 || !sl_info(c, t))
 				continue;
-			t = after->out[0];
-		}
-		int uses = sl_nuses(c, t);
-		if (uses < 2 || !sl_info(c, t))
-			continue;
-		int nc;
-		nash_node **cs = sl_consumers(c, t, &nc);
-		int ok = 1;
-		for (int k = 0; k < nc && ok; k++)
-			ok = sl_is_hw_op(cs[k]->op) && !is(cs[k], "DuplicateStreams");
-		if (!ok) {
-			free(cs);
-			continue;
-		}
-		char *src = nash_strdup(t), *nm = fresh2(c, src, ".dup");
-		char **outs = nash_alloc((size_t)(uses + 1) * sizeof *outs);
-		for (int k = 0; k < uses; k++) {
-			char suf[32];
-			snprintf(suf, sizeof suf, ".dup%d", k);
-			outs[k] = fresh2(c, src, suf);
-		}
-		int u = 0;
-		for (int k = 0; k < nc; k++)
-			for (int j = 0; j < cs[k]->nin; j++)
-				if (strcmp(cs[k]->in[j], src) == 0)
-					nash_node_set_in(cs[k], j, outs[u++]);
-		for (int k = 0; k < g->nout; k++)
-			if (strcmp(g->outputs[k].name, src) == 0) {
-				free(g->outputs[k].name);
-				g->outputs[k].name = nash_strdup(outs[u++]);
+			int nc;
+			nash_node **cs = sl_consumers(c, t, &nc);
+			int ok = 1;
+			for (int k = 0; k < nc && ok; k++)
+				ok = sl_is_hw_op(cs[k]->op) && !is(cs[k], "DuplicateStreams");
+			if (!ok) {
+				free(cs);
+				continue;
 			}
-		const char **ol = nash_alloc((size_t)(uses + 1) * sizeof *ol);
-		for (int k = 0; k < uses; k++)
-			ol[k] = outs[k];
-		ol[uses] = NULL;
-		nash_node *d = after ? sl_insert_after(c, after, "DuplicateStreams", nm, (const char *[]){src, NULL}, ol)
-		                     : sl_insert_before(c, g->nnodes ? g->nodes[0] : NULL, "DuplicateStreams", nm,
-		                                        (const char *[]){src, NULL}, ol);
-		const nash_tensor *s = sl_shape(c, src);
-		int64_t C = s && s->ndim ? s->shape[s->ndim - 1] : 1, h = s && s->ndim == 3 ? s->shape[0] : 1,
-		        w = s && s->ndim == 3 ? s->shape[1] : 1;
-		nash_attr_set_int(d, "NumChannels", C);
-		nash_attr_set_int(d, "PE", 1);
-		nash_attr_set_int(d, "NumOutputStreams", uses);
-		nash_attr_set_ints(d, "numInputVectors", 2, (int64_t[]){h, w});
-		for (int k = 0; k < uses; k++)
-			free(outs[k]);
-		free(outs);
-		free(ol);
-		free(src);
-		free(nm);
-		free(cs);
-		if (after)
-			i++;
-		rw++;
+			int n = uses <= MAXDUP ? uses : MAXDUP;
+			char *src = nash_strdup(t), *nm = fresh2(c, src, ".dup");
+			char *outs[MAXDUP];
+			for (int k = 0; k < n; k++) {
+				char suf[32];
+				snprintf(suf, sizeof suf, ".dup%d", k);
+				outs[k] = fresh2(c, src, suf);
+			}
+			/* the first n - 1 uses (n when they fit) get their own copy, the
+			 * rest share the last one */
+			int u = 0;
+			for (int k = 0; k < nc; k++)
+				for (int j = 0; j < cs[k]->nin; j++)
+					if (strcmp(cs[k]->in[j], src) == 0) {
+						nash_node_set_in(cs[k], j, outs[u < n - 1 ? u : n - 1]);
+						u++;
+					}
+			for (int k = 0; k < g->nout; k++)
+				if (strcmp(g->outputs[k].name, src) == 0) {
+					free(g->outputs[k].name);
+					g->outputs[k].name = nash_strdup(outs[u < n - 1 ? u : n - 1]);
+					u++;
+				}
+			const char *ol[MAXDUP + 1];
+			for (int k = 0; k < n; k++)
+				ol[k] = outs[k];
+			ol[n] = NULL;
+			nash_node *d = after ? sl_insert_after(c, after, "DuplicateStreams", nm, (const char *[]){src, NULL}, ol)
+			                     : sl_insert_before(c, g->nnodes ? g->nodes[0] : NULL, "DuplicateStreams", nm,
+			                                        (const char *[]){src, NULL}, ol);
+			const nash_tensor *s = sl_shape(c, src);
+			int64_t C = s && s->ndim ? s->shape[s->ndim - 1] : 1, h = s && s->ndim == 3 ? s->shape[0] : 1,
+			        w = s && s->ndim == 3 ? s->shape[1] : 1;
+			nash_attr_set_int(d, "NumChannels", C);
+			nash_attr_set_int(d, "PE", 1);
+			nash_attr_set_int(d, "NumOutputStreams", n);
+			nash_attr_set_ints(d, "numInputVectors", 2, (int64_t[]){h, w});
+			for (int k = 0; k < n; k++)
+				free(outs[k]);
+			free(src);
+			free(nm);
+			free(cs);
+			made = 1;
+			rw++;
+		}
+		if (made && i >= 0)
+			i++; /* the copy just made: a chained output of it is done next sweep */
 	}
 	return rw;
 }

@@ -307,7 +307,10 @@ int sl_pass_weights(sl_ctx *c)
 			return sl_fail(c, n, "weights %s have an unexpected shape", w->name);
 		int oax = conv ? 0 : tb ? 0 : 1;
 		int64_t M = w->shape[oax], numel = nash_tensor_numel(w);
-		double *wv = sl_tensor_f64(w), *sv = sl_tensor_f64(qp.scale);
+		/* float32 weights are read in place (11 M of them in a ResNet18) */
+		double *wv = w->dtype == NASH_F32 && !(w->extra && nash_val_get(w->extra, "data_f64")) ? NULL : sl_tensor_f64(w);
+		const float *wf = (const float *)w->data;
+		double *sv = sl_tensor_f64(qp.scale);
 		double *S = nash_alloc((size_t)M * sizeof *S);
 		if (per_output(qp.scale, sv, w, oax, S) < 0) {
 			free(wv);
@@ -337,12 +340,13 @@ int sl_pass_weights(sl_ctx *c)
 				double s = S[m];
 				for (int64_t j = 0; j < inner; j++) {
 					int64_t k = (o * M + m) * inner + j, q;
+					double x = it && k % 61 ? 0 : wv ? wv[k] : (double)wf[k];
 					if (it && k % 61)
 						q = sl_iget(it, k);
 					else if (qp.bipolar)
-						q = wv[k] >= 0 ? 1 : -1;
+						q = x >= 0 ? 1 : -1;
 					else {
-						double v = round ? rint(wv[k] / s + qp.zeropt) : roundm(wv[k] / s + qp.zeropt, qp.rounding);
+						double v = round ? rint(x / s + qp.zeropt) : roundm(x / s + qp.zeropt, qp.rounding);
 						q = (int64_t)(v < qp.lo ? qp.lo : v > qp.hi ? qp.hi : v);
 					}
 					if (it && k % 61 == 0 && sl_iget(it, k) != q && stale < 0)
@@ -351,6 +355,7 @@ int sl_pass_weights(sl_ctx *c)
 				}
 			}
 		free(wv);
+		free(sv);
 		if (stale >= 0) {
 			free(S);
 			free(wn);
@@ -358,7 +363,6 @@ int sl_pass_weights(sl_ctx *c)
 			               "refresh it with nash-quant --export", itn, (long long)stale, (long long)sl_iget(it, stale),
 			               (long long)sl_iget(qt, stale));
 		}
-		free(sv);
 		double alpha = conv ? 1 : nash_attr_float(n, "alpha", 1), beta = conv ? 1 : nash_attr_float(n, "beta", 1);
 		for (int64_t m = 0; m < M; m++)
 			S[m] *= alpha;
@@ -620,8 +624,12 @@ int sl_pass_quant(sl_ctx *c)
 		/* a clamp before the quantizer (Relu, HardTanh) folds into it */
 		const char *x = q->in[0];
 		double mn = -INFINITY, mx = INFINITY;
-		nash_node *p = sl_producer(c, x);
-		if (p && (is(p, "Relu") || is(p, "HardTanh")) && sl_nuses(c, x) == 1) {
+		nash_node *p = sl_producer(c, x), *dead = NULL;
+		if (p && (is(p, "Relu") || is(p, "HardTanh"))) {
+			/* Quant(clamp(x)) is a threshold unit on x whatever else reads
+			 * the clamp (a second quantizer, e.g. nash-quant's aq_nas) */
+			if (sl_nuses(c, x) == 1)
+				dead = p;
 			if (is(p, "Relu"))
 				mn = 0;
 			else
@@ -703,7 +711,8 @@ int sl_pass_quant(sl_ctx *c)
 		free(T);
 		free(strict);
 		free(S);
-		sl_prune(c);
+		if (dead)
+			sl_remove(c, dead);
 		rw++;
 	}
 	return rw;
@@ -1016,6 +1025,8 @@ static int move_concat(sl_ctx *c, nash_node *n)
 			continue;
 		int64_t C = ys->shape[0], off = 0;
 		double *v = nash_alloc((size_t)C * sizeof *v);
+		nash_node **dead = nash_alloc((size_t)(n->nin + 1) * sizeof *dead);
+		int ndead = 0;
 		for (int k = 0; k < n->nin; k++) {
 			int64_t Ck = sl_channels(c, n->in[k]);
 			nash_node *p = sl_producer(c, n->in[k]);
@@ -1026,10 +1037,14 @@ static int move_concat(sl_ctx *c, nash_node *n)
 				v[off + j] = d >= 0 ? pv[pn == 1 ? 0 : j] : pass == 0 ? 0.0 : 1.0;
 			if (d >= 0) {
 				nash_node_set_in(n, k, p->in[d]);
+				dead[ndead++] = p;
 				free(pv);
 			}
 			off += Ck;
 		}
+		for (int k = 0; k < ndead; k++)
+			sl_remove(c, dead[k]);
+		free(dead);
 		char *out = nash_strdup(n->out[0]), *nm = fmt_name(c, n->name, pass == 0 ? ".shift" : ".scale");
 		char *fresh = redirect_output(c, n, pass == 0 ? ".unshifted" : ".unscaled");
 		add_const_op(c, n, op, nm, fresh, v, C, ys->ndim, out);
@@ -1050,10 +1065,8 @@ int sl_pass_move(sl_ctx *c)
 		REFRESH();
 		nash_node *n = g->nodes[i];
 		if (is(n, "Concat")) {
-			if (move_concat(c, n)) {
-				sl_prune(c);
+			if (move_concat(c, n))
 				rw++;
-			}
 			continue;
 		}
 		if (is(n, "Add") && n->nin == 2 && !sl_is_param(c, n->in[0]) && !sl_is_param(c, n->in[1])) {
@@ -1070,6 +1083,7 @@ int sl_pass_move(sl_ctx *c)
 				if (dd[k] >= 0) {
 					/* Add(Add(x, b), y) = Add(Add(x, y), b) */
 					move_past(c, p[k], dd[k], n, k, v[k], nv[k], data_ndim(c, n->out[0]));
+					sl_remove(c, p[k]);
 					done = 1;
 				}
 			for (int k = 0; k < 2; k++)
@@ -1080,15 +1094,16 @@ int sl_pass_move(sl_ctx *c)
 				if (dd[0] >= 0 && dd[1] >= 0 && equal_consts(v[0], nv[0], v[1], nv[1])) {
 					nash_node_set_in(n, 1, p[1]->in[dd[1]]);
 					move_past(c, p[0], dd[0], n, 0, v[0], nv[0], data_ndim(c, n->out[0]));
+					if (p[1] != p[0])
+						sl_remove(c, p[1]);
+					sl_remove(c, p[0]);
 					done = 1;
 				}
 				for (int k = 0; k < 2; k++)
 					free(dd[k] >= 0 ? v[k] : NULL);
 			}
-			if (done) {
-				sl_prune(c);
+			if (done)
 				rw++;
-			}
 			continue;
 		}
 		if (n->nin < 1 || is(n, "MultiThreshold") || is(n, "Mul") || is(n, "Add"))
@@ -1205,7 +1220,7 @@ int sl_pass_move(sl_ctx *c)
 		}
 		free(v);
 		if (moved) {
-			sl_prune(c);
+			sl_remove(c, m);
 			rw++;
 		}
 	}
@@ -1333,8 +1348,7 @@ int sl_pass_absorb(sl_ctx *c)
 		free(T);
 		free(strict);
 		free(v);
-		sl_touch(c);
-		sl_prune(c);
+		sl_remove(c, m);
 		rw++;
 	}
 	return rw;
@@ -1389,7 +1403,6 @@ int sl_pass_split(sl_ctx *c)
 		free(T);
 		nash_node_set_out(p, 0, n->out[0]);
 		sl_remove(c, n);
-		sl_prune(c);
 		rw++;
 	}
 	return rw;
@@ -1466,6 +1479,13 @@ int sl_pass_round(sl_ctx *c)
 			for (int64_t r = 0; r < rows; r++)
 				for (int64_t t = 0; t < keep; t++)
 					q[r * keep + t] = q[r * steps + t];
+		/* changed: unless the result is what the node holds already */
+		if (!was_float && keep == steps && ob == nash_attr_float(n, "out_bias", 0)) {
+			changed = 0;
+			for (int64_t k = 0; k < rows * keep && !changed; k++)
+				changed = q[k] != sl_iget(tt, k);
+		} else
+			changed = 1;
 		/* identity on the input range: the node goes */
 		int ident = osc == 1 && ob == (double)lo && keep == hi - lo;
 		for (int64_t r = 0; r < rows && ident; r++)
@@ -1473,7 +1493,6 @@ int sl_pass_round(sl_ctx *c)
 				ident = q[r * keep + t] == lo + 1 + t;
 		if (ident && sl_bypass(c, n)) {
 			free(q);
-			sl_prune(c);
 			i--;
 			rw++;
 			continue;
@@ -1504,7 +1523,6 @@ int sl_pass_round(sl_ctx *c)
 		if (!(osc == 2 && ob == -1 && keep == 1) && osc == 1 && ob == floor(ob))
 			nash_attr_set_str(n, "out_dtype", nash_datatype_name(sl_fit((int64_t)ob, (int64_t)ob + keep), dn));
 		sl_touch(c);
-		sl_prune(c);
 		rw++;
 	}
 	return rw;

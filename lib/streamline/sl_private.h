@@ -93,6 +93,10 @@ typedef struct sl_ctx {
 	sl_wsum *ws;
 	int nws;
 	int rewrites;
+	sl_map names;       /* owned: every tensor and node name seen or issued */
+	sl_map suffix;      /* owned: base name -> next suffix to try */
+	sl_map labels;      /* finish: stream -> index into label + 1 */
+	nash_datatype *label;
 } sl_ctx;
 
 void sl_ctx_init(sl_ctx *c, nash_graph *g, const nash_stream_opts *o, nash_err *e);

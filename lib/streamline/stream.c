@@ -58,7 +58,8 @@ static const pass passes[] = {
 	            "it, QuantAvgPool with shift 0 and a Mul by 1/(K*K)", sl_pass_avgpool},
 	{"conv-to-mvau", "Conv with an integer input becomes ConvolutionInputGenerator + MVAU (none for 1 x 1 "
 	                 "stride 1), Gemm becomes an MVAU; weights as MW x MH integers, (ky, kx, c) order; the "
-	                 "layout changes to H x W x C", sl_pass_conv},
+	                 "layout changes to H x W x C; a BIPOLAR input of a padded convolution becomes INT2 "
+	                 "(hardware pads BIPOLAR streams with -1)", sl_pass_conv},
 	{"maxpool", "MaxPool on an integer input becomes StreamingMaxPool", sl_pass_maxpool},
 	{"concat", "Concat of integer channels becomes StreamingConcat", sl_pass_concat},
 	{"add-streams", "Add of two integer tensors becomes AddStreams", sl_pass_add},
@@ -69,9 +70,11 @@ static const pass passes[] = {
 	{"mvau-thresholds", "an MVAU without activation followed by a Thresholding takes its thresholds",
 	 sl_pass_mvau_thresh},
 	{"classifier", "the scale and bias after the last layer leave the graph: integer logits, with scale and "
-	               "bias recorded on the output (logits = scale out + bias); --topk K adds LabelSelect "
-	               "instead (needs one positive scale and bias for all classes)", sl_pass_classifier},
-	{"duplicate-streams", "a stream read by several layers goes through DuplicateStreams", sl_pass_dup},
+	               "bias recorded on the output (logits = scale out + bias); with one scale, an integer bias "
+	               "joins the logits through a constant input; --topk K adds LabelSelect instead (needs one "
+	               "positive scale for all classes)", sl_pass_classifier},
+	{"duplicate-streams", "a stream read by several layers goes through DuplicateStreams (at most 4 outputs, "
+	                      "chained beyond)", sl_pass_dup},
 };
 
 #define NPASS ((int)(sizeof passes / sizeof passes[0]))
@@ -256,6 +259,42 @@ static int run_pass(sl_ctx *c, int p)
 	return total;
 }
 
+/* Test hook for --check itself (NASH_STREAM_FAULT=PASS, nash-stream(1)
+ * ENVIRONMENT): after that pass, move one activation level or scale, so
+ * that the outputs change and --check must name the pass. */
+static void fault(sl_ctx *c, const char *pass)
+{
+	const char *want = getenv("NASH_STREAM_FAULT");
+	if (!want || strcmp(want, pass) != 0)
+		return;
+	nash_graph *g = c->g;
+	for (int i = 0; i < g->nnodes; i++) {
+		nash_node *n = g->nodes[i];
+		if (!strcmp(n->op, "MultiThreshold")) {
+			nash_attr_set_float(n, "out_bias", nash_attr_float(n, "out_bias", 0) + nash_attr_float(n, "out_scale", 1));
+			break;
+		}
+		if (!strcmp(n->op, "Thresholding") || (!strcmp(n->op, "MVAU") && n->nin > 2)) {
+			nash_attr_set_int(n, "ActVal", nash_attr_int(n, "ActVal", 0) - 1);
+			break;
+		}
+		if (!strcmp(n->op, "Mul") && n->nin == 2 && nash_tensor_find(g, n->in[1]) &&
+		    nash_tensor_find(g, n->in[1])->data) {
+			nash_tensor *t = nash_tensor_find(g, n->in[1]);
+			double *v = sl_tensor_f64(t);
+			for (int64_t k = 0; k < nash_tensor_numel(t); k++)
+				v[k] *= 2;
+			char *nm = sl_fresh(c, t->name);
+			sl_param_f64(g, nm, t->ndim, t->shape, v);
+			nash_node_set_in(n, 1, nm);
+			free(nm);
+			free(v);
+			break;
+		}
+	}
+	sl_touch(c);
+}
+
 int nash_stream_pass_run(nash_graph *g, int p, const nash_stream_opts *o, nash_err *e)
 {
 	if (p < 0 || p >= NPASS)
@@ -304,6 +343,8 @@ int nash_streamline(nash_graph *g, const nash_stream_opts *o, nash_err *e)
 			}
 			if (!r)
 				continue;
+			if (!counts[p])
+				fault(&c, passes[p].name);
 			counts[p] += r;
 			total += r;
 			if (o->progress)

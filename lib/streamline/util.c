@@ -187,6 +187,8 @@ void sl_ctx_init(sl_ctx *c, nash_graph *g, const nash_stream_opts *o, nash_err *
 	c->e = e;
 	c->dirty = 1;
 	c->wmap.own = 1;
+	c->names.own = 1;
+	c->suffix.own = 1;
 }
 
 void sl_ctx_free(sl_ctx *c)
@@ -196,6 +198,10 @@ void sl_ctx_free(sl_ctx *c)
 	sl_map_free(&c->cons);
 	sl_map_free(&c->vmap);
 	sl_map_free(&c->wmap);
+	sl_map_free(&c->labels);
+	sl_map_free(&c->names);
+	sl_map_free(&c->suffix);
+	free(c->label);
 	free(c->vi);
 	for (int i = 0; i < c->nws; i++) {
 		free(c->ws[i].pos);
@@ -434,6 +440,24 @@ static void vi_node(sl_ctx *c, const nash_node *n)
 		vi_set(c, n->out[k], o);
 }
 
+/* Every node, node output and input name into the name map (owned keys:
+ * a name once used is never issued again). */
+static void names_add_all(sl_ctx *c)
+{
+	nash_graph *g = c->g;
+	for (int i = 0; i < g->nnodes; i++) {
+		nash_node *n = g->nodes[i];
+		if (!sl_map_get(&c->names, n->name))
+			sl_map_put(&c->names, n->name, 1);
+		for (int k = 0; k < n->nout; k++)
+			if (!sl_map_get(&c->names, n->out[k]))
+				sl_map_put(&c->names, n->out[k], 1);
+	}
+	for (int i = 0; i < g->nin; i++)
+		if (!sl_map_get(&c->names, g->inputs[i].name))
+			sl_map_put(&c->names, g->inputs[i].name, 1);
+}
+
 int sl_refresh(sl_ctx *c)
 {
 	if (!c->dirty)
@@ -469,6 +493,7 @@ int sl_refresh(sl_ctx *c)
 	}
 	for (int i = 0; i < g->nout; i++)
 		sl_map_put(&c->uses, g->outputs[i].name, sl_map_get(&c->uses, g->outputs[i].name) + 1);
+	names_add_all(c);
 	for (int i = 0; i < g->nin; i++) {
 		const nash_tensor *t = nash_tensor_find(g, g->inputs[i].name);
 		vi_set(c, g->inputs[i].name, vi_of_dt(g->inputs[i].datatype.kind ? g->inputs[i].datatype
@@ -556,7 +581,28 @@ void sl_replace_uses(sl_ctx *c, const char *from, const char *to)
 	c->dirty = 1;
 }
 
-char *sl_fresh(sl_ctx *c, const char *base) { return nash_graph_fresh_name(c->g, base); }
+/* A name no tensor, node or earlier fresh name has: the names of the
+ * graph as of the last refresh, everything issued since, the parameters. */
+char *sl_fresh(sl_ctx *c, const char *base)
+{
+	if (!c->names.cap)
+		names_add_all(c);
+	char *r = nash_strdup(base);
+	int64_t i = sl_map_get(&c->suffix, base);
+	if (!i)
+		i = 1;
+	else {
+		free(r);
+		r = nash_strfmt("%s_%lld", base, (long long)i);
+	}
+	while (sl_map_get(&c->names, r) || nash_tensor_find(c->g, r)) {
+		free(r);
+		r = nash_strfmt("%s_%lld", base, (long long)i++);
+	}
+	sl_map_put(&c->suffix, base, i);
+	sl_map_put(&c->names, r, 1);
+	return r;
+}
 
 int sl_bypass(sl_ctx *c, nash_node *n)
 {

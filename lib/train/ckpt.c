@@ -26,7 +26,7 @@ int nash_ckpt_write(const char *path, nash_graph *const *graphs, int n, nash_err
 	return rc;
 }
 
-int nash_ckpt_read(const char *path, nash_graph ***out, nash_err *e)
+int nash_ckpt_read(const char *path, const char *done_meta, nash_graph ***out, nash_err *e)
 {
 	nash_graph **g = NULL;
 	int n = nash_read_graphs_file(path, &g, e);
@@ -42,9 +42,9 @@ int nash_ckpt_read(const char *path, nash_graph ***out, nash_err *e)
 		} else if (i < n - 1 && nash_val_get(g[i]->meta, "checkpoint"))
 			rc = nash_fail(e, "%s: graph %d (%s) holds training state but is not the last one", path, i + 1,
 			               g[i]->name);
-		else if (!nash_val_get(g[i]->meta, "checkpoint") && !nash_val_get(g[i]->meta, "train"))
-			rc = nash_fail(e, "%s: graph %s is neither trained nor in training: not a nash-train checkpoint",
-			               path, g[i]->name);
+		else if (!nash_val_get(g[i]->meta, "checkpoint") && !nash_val_get(g[i]->meta, done_meta))
+			rc = nash_fail(e, "%s: graph %s has neither meta.%s nor meta.checkpoint: not a checkpoint of this run",
+			               path, g[i]->name, done_meta);
 	}
 	if (rc < 0) {
 		for (int i = 0; i < n; i++)

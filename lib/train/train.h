@@ -179,14 +179,16 @@ nash_val *nash_params_state(nash_net *net);
 int nash_params_restore(nash_net *net, const nash_val *state, nash_err *e);
 
 /* A checkpoint file is a nash(5) stream: the graphs a run has finished
- * (with their meta.train), then the graph in training, whose
- * meta.checkpoint holds the state the loop needs to continue (the
- * trainer's keys plus an "extra" map free for other loops). Written
- * atomically (temporary file, fsync, rename). */
+ * (each with its loop's meta section: train, search, ...), then the graph
+ * in training, whose meta.checkpoint holds whatever state its loop needs
+ * to continue (nash_trainer_checkpoint's keys; another loop writes its
+ * own). Written atomically (temporary file, fsync, rename). */
 int nash_ckpt_write(const char *path, nash_graph *const *graphs, int n, nash_err *e);
-/* Read one: every graph in *out (count returned); only the last may hold
- * meta.checkpoint. A file that is no checkpoint is an error naming it. */
-int nash_ckpt_read(const char *path, nash_graph ***out, nash_err *e);
+/* Read one: every graph, validated, in *out (count returned). Only the
+ * last may hold meta.checkpoint; the others must hold meta.<done_meta>
+ * ("train" for nash-train's checkpoints). Anything else is an error naming
+ * the file. */
+int nash_ckpt_read(const char *path, const char *done_meta, nash_graph ***out, nash_err *e);
 /* A fingerprint of a graph's encoded form (hex, 16 digits) so that a
  * resumed run can check it got the same input. */
 int nash_graph_fingerprint(const nash_graph *g, char out[17], nash_err *e);
@@ -206,7 +208,7 @@ typedef struct nash_progress {
 
 void nash_progress_init(nash_progress *p, int bar, int epochs, int64_t steps_per_epoch,
                         int64_t steps_left);
-/* Note the start of an epoch. */
+/* Note the start of an epoch (init notes the first one). */
 void nash_progress_epoch_start(nash_progress *p);
 /* After a step of n images: when a redraw is due (at most every 0.2 s, and
  * at the last step of an epoch) write the bar text, without newline, into

@@ -153,7 +153,9 @@ nash_trainer *nash_trainer_new(nash_graph *g, const nash_dataset *d, const nash_
 	t->g = g;
 	t->d = d;
 	t->o = *o;
-	if (!nash_val_get(g->meta, "checkpoint") && nash_graph_fingerprint(g, t->input, e) < 0) {
+	/* the input's fingerprint (a restore replaces it with the one the
+	 * checkpoint recorded) */
+	if (nash_graph_fingerprint(g, t->input, e) < 0) {
 		free(t);
 		return NULL;
 	}

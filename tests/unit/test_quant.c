@@ -11,9 +11,9 @@
 static nash_graph *build(const char *arch, const char *genotype, int width)
 {
 	nash_err e = {{0}};
-	nash_model_opts o = {.arch = arch, .width = width, .genotype = genotype, .seed = 3};
+	nash_model_opts o = {.arch = arch, .genotype = genotype, .seed = 3};
 	if (strncmp(arch, "resnet", 6) == 0)
-		o.in_c = 1, o.in_h = o.in_w = 28;
+		o.in_c = 1, o.in_h = o.in_w = 28, o.width = width;
 	nash_graph *g = nash_model_build(&o, &e);
 	if (!g)
 		printf("# build %s: %s\n", arch, e.msg);
@@ -114,6 +114,56 @@ static nash_graph *gemm_graph(const float *w, int rows)
 	return g;
 }
 
+
+/* The engine on a quantized graph: train-mode forward of n synthetic images
+ * (pixels at 1/255 steps), loss, backward, one SGD step on the learned
+ * scales (log2 domain), sync. Returns how many learned scales changed in
+ * the graph; *nlearned the count of learned-scale parameters; -1 on error. */
+static int engine_step(nash_graph *g, int *nlearned, nash_err *e)
+{
+	const nash_io *in = &g->inputs[0];
+	int64_t per = nash_shape_numel(in->ndim, in->shape);
+	enum { N = 4 };
+	nash_net_opts o = {.batch = N, .train = 1, .threads = 1};
+	nash_net *net = nash_net_new(g, &o, e);
+	if (!net)
+		return -1;
+	float *x = nash_alloc((size_t)(N * per) * sizeof *x);
+	nash_rng r;
+	nash_rng_seed(&r, 5);
+	for (int64_t i = 0; i < N * per; i++)
+		x[i] = (float)nash_rng_below(&r, 256) / 255.0f;
+	int lab[N] = {0, 1, 2, 3}, changed = -1;
+	nash_net_train_mode(net, 1);
+	*nlearned = 0;
+	if (nash_net_forward(net, x, N, e) == 0 && isfinite(nash_net_loss(net, lab, 0, NULL, NULL)) &&
+	    nash_net_backward(net, NASH_GRAD_WEIGHTS, e) == 0) {
+		int np = nash_net_nparams(net);
+		float *before = nash_alloc((size_t)np * sizeof *before);
+		for (int i = 0; i < np; i++) {
+			nash_param *p = nash_net_param(net, i);
+			if (p->kind != NASH_P_QSCALE)
+				continue;
+			(*nlearned)++;
+			before[i] = *nash_tensor_f32(g, p->name);
+			for (int64_t k = 0; k < p->n; k++)
+				p->w[k] -= 0.5f * p->g[k];
+		}
+		changed = 0;
+		if (nash_net_sync(net, e) < 0)
+			changed = -1;
+		for (int i = 0; i < np && changed >= 0; i++) {
+			nash_param *p = nash_net_param(net, i);
+			if (p->kind == NASH_P_QSCALE)
+				changed += *nash_tensor_f32(g, p->name) != before[i];
+		}
+		free(before);
+	}
+	free(x);
+	nash_net_free(net);
+	return changed;
+}
+
 int main(void)
 {
 	nash_err e = {{0}};
@@ -133,7 +183,7 @@ int main(void)
 	      "BNN-PYNQ nets: first and last follow w");
 	CHECK(nash_quant_preset("w2a2", "resnet18", &b, &e) == 0 &&
 	      (nash_quant_resolve(&b, "resnet18"), b.first == 8 && b.last == 8 && b.down == 8 && b.nas_w == 2 &&
-	       b.pool == 4 && b.adder == 8), "ResNets: 8-bit first, last, downsample and adders");
+	       b.pool == 0 && b.adder == 8), "ResNets: 8-bit first, last, downsample and adders; automatic pool");
 	CHECK(nash_quant_spec_parse("w4a4", &w, &a, &e) == 0 && w == 4 && a == 4, "spec w4a4");
 	CHECK(nash_quant_spec_parse("a2", &w, &a, &e) == 0 && w == 0 && a == 2, "spec a2");
 	CHECK(nash_quant_spec_parse("w17", &w, &a, &e) < 0 && strstr(e.msg, "1..16"), "spec w17: %s", e.msg);
@@ -306,8 +356,8 @@ int main(void)
 	const nash_node *mp = nash_node_find(g, "cell0.n3.e2.max_pool_3x3.pool");
 	const nash_node *mpq = producer(g, mp->in[0]), *bq2 = producer(g, nash_node_find(g, "layer1.1.conv1")->in[0]);
 	CHECK(mpq && bq2 && strcmp(mpq->in[0], bq2->in[0]) == 0 && fval(g, mpq->in[3]) == 8 && fval(g, bq2->in[3]) == 4 &&
-	      fabs(fval(g, mpq->in[1]) - 10.0 / 255) < 1e-7 && fabs(fval(g, bq2->in[1]) - 4.0 / 15) < 1e-7,
-	      "v3: NAS ops read the state through 8 bits (range 10), the backbone through 4 bits (range 4)");
+	      fabs(fval(g, mpq->in[1]) - 10.0 * sqrt(3) / 255) < 1e-7 && fabs(fval(g, bq2->in[1]) - 4.0 * sqrt(3) / 15) < 1e-7,
+	      "v3: NAS ops read the state (a sum of 3 terms) through 8 bits (range 10 sqrt 3), the backbone through 4 bits (4 sqrt 3)");
 	/* quantized average pool: 4-bit acts over 4x4 -> in 8 bits, out 4 */
 	const nash_node *tr = producer(g, nash_node_find(g, "head.flatten")->in[0]);
 	const nash_node *mul = tr ? producer(g, tr->in[0]) : NULL;
@@ -330,13 +380,16 @@ int main(void)
 	g = build("resnet18", NULL, 8);
 	CHECK(g && quantize(g, "w1a1", NULL, 0, &e) == 0, "resnet18 w1a1 (%s)", e.msg);
 	tr = producer(g, nash_node_find(g, "head.flatten")->in[0]);
-	CHECK(tr && fval(g, tr->in[3]) == 5 && fval(g, tr->in[4]) == 4, "Trunc in_bitwidth 5 for 16 one-bit values");
+	CHECK(tr && fval(g, tr->in[3]) == 5 && fval(g, tr->in[4]) == 2,
+	      "Trunc in_bitwidth 5 for 16 one-bit values; automatic output 2 bits (at most twice the average)");
 	nash_graph_free(g);
 
 	/* overrides */
 	g = build("resnet18", NULL, 8);
 	nash_qoverride ovs[2] = {{"layer4.*", 4, 4, 0, 0}, {"nothing*", 3, 0, 0, 0}};
 	CHECK(g && quantize(g, "w2a2", ovs, 2, &e) == 0, "overrides (%s)", e.msg);
+	tr = producer(g, nash_node_find(g, "head.flatten")->in[0]);
+	CHECK(tr && fval(g, tr->in[3]) == 8 && fval(g, tr->in[4]) == 5, "4-bit (overridden) activations, 4x4 pool: 8 bits in, 5 out");
 	CHECK(ovs[0].hits_w == 5 && ovs[0].hits_a == 4 && ovs[1].hits_w == 0 && ovs[1].hits_a == 0,
 	      "layer4.* matches 5 convs and 4 relus; nothing* nothing (%d %d)", ovs[0].hits_w, ovs[0].hits_a);
 	CHECK(fval(g, producer(g, nash_node_find(g, "layer4.1.conv2")->in[1])->in[3]) == 4 &&
@@ -358,5 +411,27 @@ int main(void)
 		}
 	CHECK(cadd != NULL, "supernet: a Choice output reaches its Add through the adder quantizer");
 	nash_graph_free(g);
+
+	/* ------------------------------------------------------ the engine */
+	static const struct { const char *arch, *gt, *preset; int learned; } eg[] = {
+		{"tfc", NULL, "w2a2", 3},        /* three HardTanh quantizers */
+		{"tfc", NULL, "w1a1", 0},        /* bipolar activations: constant scale */
+		{"resnet18", NULL, "w2a2", 21},  /* 17 activations, 4 adder cells */
+		{"resnet18", NULL, "w1a2", 21},
+		{"resnet18", "c3@0,sk@1,-,mp@2/c1@0,-,sk@0,c5@3/-,-,-,-/c5@0,c5@1,c5@2,c5@3", "nash-v3", 26}, /* 22 activations */
+	};
+	for (size_t k = 0; k < sizeof eg / sizeof *eg; k++) {
+		g = build(eg[k].arch, eg[k].gt, 8);
+		int nl = 0, ch = -2;
+		if (g && quantize(g, eg[k].preset, NULL, 0, &e) == 0)
+			ch = engine_step(g, &nl, &e);
+		CHECK(ch >= 0 && nl == eg[k].learned, "%s%s %s runs forward and backward in the engine (%d learned scales; %s)",
+		      eg[k].arch, eg[k].gt ? " NASH" : "", eg[k].preset, nl, ch < 0 ? e.msg : "ok");
+		CHECK(nl == 0 || ch == nl, "%s %s: one step changes every learned scale (%d of %d)", eg[k].arch,
+		      eg[k].preset, ch, nl);
+		CHECK(ch < 0 || (nash_quant_export(g, &e) > 0 && export_matches(g, &nq)),
+		      "%s %s: export after the step matches", eg[k].arch, eg[k].preset);
+		nash_graph_free(g);
+	}
 	UNIT_DONE();
 }

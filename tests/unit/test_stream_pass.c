@@ -11,6 +11,7 @@
  *                                     suite (see fixture() below)
  */
 #include "test_stream_fix.h"
+#include "quant/quant.h"
 #include "unit.h"
 #include "hwfix.c"
 
@@ -438,6 +439,7 @@ int main(int argc, char **argv)
 	pass_case("ties under FLOOR", ties(2, "FLOOR"), "round-thresholds", 0);
 	pass_case("ties under CEIL", ties(4, "CEIL"), "round-thresholds", 0);
 	pass_case("the input quantizer", ties(2, "ROUND"), "input-pixels", 4);
+	pass_case("a quantizer whose output is one constant level", ties(1000, "ROUND"), "round-thresholds", 2);
 	pass_case("batch norm, negative scales", block(1, 1, 1), "bn-to-affine", 4);
 	pass_case("integer weights", block(1, 1, 1), "weights-to-int", 4);
 	pass_case("scales moved forward", block(1, 1, 1), "move-scales", 4);
@@ -463,6 +465,22 @@ int main(int argc, char **argv)
 	pass_case("MVAU takes its thresholds", rounding("ROUND", 0, 0, 0), "mvau-thresholds", 4);
 	pass_case("classifier", gemms(), "classifier", 4);
 	pass_case("fan-out", block(0, 1, 1), "duplicate-streams", 4);
+
+	/* one pass alone: batch norms to affine maps, and nothing else */
+	{
+		nash_graph *g = block(1, 1, 1), *orig = nash_graph_copy(g);
+		int r = nash_stream_pass_run(g, nash_stream_pass_find("bn-to-affine"), NULL, &e);
+		int bns = 0, muls = 0;
+		for (int i = 0; i < g->nnodes; i++) {
+			bns += !strcmp(g->nodes[i]->op, "BatchNormalization");
+			muls += !strcmp(g->nodes[i]->op, "Mul");
+		}
+		CHECK(r == 3 && bns == 0 && muls == 4 && nash_stream_compare(orig, g, 4, 1, &e) == 0,
+		      "nash_stream_pass_run runs one pass: %d rewrites, %d BN, %d Mul (3 + the pool's) (%s)", r, bns, muls, e.msg);
+		CHECK(nash_stream_pass_run(g, 99, NULL, &e) < 0, "no pass 99");
+		nash_graph_free(g);
+		nash_graph_free(orig);
+	}
 
 	/* the comparison sees a one-level change */
 	{
@@ -535,6 +553,20 @@ int main(int argc, char **argv)
 		CHECK(nash_streamline(g, &so, &e) < 0 && strstr(e.msg, "LabelSelect needs one positive scale"),
 		      "top-k on per-class scales: %s", e.msg);
 		nash_graph_free(g);
+		/* nash-quant's integer export made stale by changing a weight */
+		g = nash_model_build(&mo, &e);
+		nash_quant_opts qo;
+		memset(&qo, 0, sizeof qo);
+		qo.preset = "w2a2";
+		nash_quant_preset("w2a2", "tfc", &qo.bits, &e);
+		nash_quant_resolve(&qo.bits, "tfc");
+		nash_quant_result qr;
+		memset(&qr, 0, sizeof qr);
+		CHECK(nash_quant_apply(g, &qo, &qr, &e) == 0, "nash-quant's tfc (%s)", e.msg);
+		nash_quant_result_free(&qr);
+		float *w0 = nash_tensor_f32(g, "fc1.weight");
+		w0[0] = w0[0] > 0 ? -1.0f : 1.0f;
+		expect_error("a stale integer export", g, "node fc1.wq (Quant): its integer export", "nash-quant --export");
 		mo.arch = "resnet18";
 		mo.width = 4;
 		mo.in_c = 1, mo.in_h = mo.in_w = 28;

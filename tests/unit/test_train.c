@@ -87,6 +87,7 @@ static void test_sgd(void)
 	/* learned quantizer scales are not decayed; state buffers are ignored */
 	o.wd = 0.5;
 	nash_param s = mkparam("s", NASH_P_QSCALE, 2, w0), st = mkparam("st", NASH_P_STATE, 2, w0);
+	free(st.g);
 	st.g = NULL;
 	nash_param *ss[2] = {&s, &st};
 	opt = nash_optim_new(&o, ss, 2);
@@ -584,7 +585,7 @@ static void test_trainer(void)
 	CHECK(nash_ckpt_write(path, &g2, 1, &e) == 0, "write: %s", e.msg);
 	nash_trainer_free(t);
 	nash_graph **rd;
-	CHECK(nash_ckpt_read(path, &rd, &e) == 1, "read: %s", e.msg);
+	CHECK(nash_ckpt_read(path, "train", &rd, &e) == 1, "read: %s", e.msg);
 	t = nash_trainer_new(rd[0], d, &o, &e);
 	CHECK(t && nash_trainer_restore(t, &e) == 0, "restore: %s", e.msg);
 	CHECK(nash_trainer_run(t, NULL, &e) == 0 && nash_trainer_finish(t, &e) == 0, "finish: %s", e.msg);
@@ -694,7 +695,7 @@ static void test_ckpt(void)
 	nash_graph *gs[2] = {a, b};
 	CHECK(nash_ckpt_write(path, gs, 2, &e) == 0, "write: %s", e.msg);
 	nash_graph **rd = NULL;
-	int n = nash_ckpt_read(path, &rd, &e);
+	int n = nash_ckpt_read(path, "train", &rd, &e);
 	CHECK(n == 2 && nash_val_as_int(nash_val_path(rd[1]->meta, "checkpoint.epoch"), 0) == 3 &&
 	      nash_val_equal(nash_val_path(rd[1]->meta, "checkpoint.blob"), nash_val_get(ck, "blob")),
 	      "read back: two graphs, state in the last");
@@ -711,15 +712,15 @@ static void test_ckpt(void)
 	nash_graph *gs2[2] = {b, a};
 	nash_val_set(nash_meta(b, "checkpoint"), "epoch", nash_val_int(1));
 	nash_ckpt_write(path, gs2, 2, &e);
-	CHECK(nash_ckpt_read(path, &rd, &e) < 0 && strstr(e.msg, "not the last one"), "state not last: %s", e.msg);
+	CHECK(nash_ckpt_read(path, "train", &rd, &e) < 0 && strstr(e.msg, "not the last one"), "state not last: %s", e.msg);
 	nash_graph *c = nash_model_build(&mo, &e);
 	nash_ckpt_write(path, &c, 1, &e);
-	CHECK(nash_ckpt_read(path, &rd, &e) < 0 && strstr(e.msg, "not a nash-train checkpoint"), "untrained: %s",
+	CHECK(nash_ckpt_read(path, "train", &rd, &e) < 0 && strstr(e.msg, "has neither meta.train nor meta.checkpoint"), "untrained: %s",
 	      e.msg);
 	FILE *f = fopen(path, "w");
 	fputs("hello", f);
 	fclose(f);
-	CHECK(nash_ckpt_read(path, &rd, &e) < 0 && strstr(e.msg, path), "garbage names the file: %s", e.msg);
+	CHECK(nash_ckpt_read(path, "train", &rd, &e) < 0 && strstr(e.msg, path), "garbage names the file: %s", e.msg);
 	CHECK(nash_ckpt_write("/dev/full/x", gs, 1, &e) < 0 && strstr(e.msg, "/dev/full/x"), "unwritable: %s", e.msg);
 	unlink(path);
 	free(path);
