@@ -1,7 +1,9 @@
 /* hwexec.c - the integer executor of hardware graphs (see hwexec.h).
  *
  * A graph is compiled into a list of steps over slots (one per stream
- * tensor; FIFOs and width converters alias their input). Each image runs
+ * tensor; FIFOs and width converters alias their input). Where the CPU
+ * has AVX-512 VNNI, lanes.c runs the steps 16 images at a time; this file
+ * is the per-image engine for the rest. Each image runs
  * through every step on one thread, images spread over threads (OpenMP).
  * Activations are int32; a sliding window that feeds an MVAU on the fast
  * path writes int16 (or uint8) rows straight into that MVAU's GEMM
@@ -11,92 +13,15 @@
  * loop. Thresholds: parallel counts for up to 16 steps, tables of outputs
  * for many steps over a narrow range, binary search otherwise. No float
  * touches a value. */
-#include "hwexec/hwexec.h"
-#include "kern.h"
+#include "hwexec_impl.h"
 
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-typedef enum { ST_SWG, ST_MVAU, ST_THR, ST_MAXPOOL, ST_AVGPOOL, ST_ADD, ST_DUP, ST_CONCAT, ST_LABEL } stkind;
-
-#define MAXIO 16
-
-typedef struct slot {
-	char *name;
-	int64_t pix, ch;         /* pixels x channels */
-	int el;                  /* bytes an element: 4 (int32), or a GEMM operand's
-	                            rows of int16 (2) or uint8 (1) at stride ld */
-	int64_t ld;              /* elements per row */
-	nash_datatype dt;
-	size_t off, bytes;       /* place in a thread's workspace */
-	int alias;               /* -1, or the slot it is the same buffer as */
-} slot;
-
-/* Thresholds of one layer, ready to apply. */
-typedef struct thr {
-	int64_t steps, rows;     /* rows: channels, or 1 for shared thresholds */
-	int64_t *t;              /* rows x steps, as given */
-	int sorted;              /* every row ascending: binary search is exact */
-	int32_t *tt;             /* steps x chp, int32, transposed (small tables) */
-	int32_t *blk;            /* large sorted tables: rows x 256, padded */
-	int32_t *coarse;         /* rows x 16: the last threshold of each block of 16 */
-	int32_t *lut;            /* rows x span: the output for lo .. lo+span-1 */
-	int64_t lo, span;
-	int64_t actval;
-	int bipolar;             /* BIPOLAR output: -1 below, +1 at or above */
-} thr;
-
-typedef struct step {
-	stkind k;
-	char *name, *op;
-	int nin, nout, in[MAXIO], out[MAXIO];
-	/* geometry */
-	int64_t ih, iw, c, oh, ow, kh, kw, sh, sw, dh, dw, pad[4];
-	int64_t padval;          /* what padding inserts */
-	/* MVAU */
-	int64_t mw, mh, kp, mhp, pix;
-	int fast, xnor, u8;
-	int16_t *wp;             /* packed (fast) */
-	int8_t *wp8;             /* packed (u8 x s8) */
-	int64_t *wt;             /* mh x mw (slow path) */
-	int has_thr;
-	thr th;
-	/* range check of data-dependent outputs */
-	int check;
-	int64_t omin, omax;
-	nash_datatype odt;
-	/* QuantAvgPool */
-	int shift;
-	/* LabelSelect */
-	int64_t kk;
-	/* StreamingConcat */
-	int64_t cps[MAXIO];
-} step;
-
-struct nash_hwnet {
-	char *gname;
-	int batch, threads;
-	hwk_isa isa;
-	int nslots;
-	slot *s;
-	int nsteps;
-	step *st;
-	int in_slot, out_slot;
-	int64_t ih, iw, ic;
-	nash_datatype idt;
-	size_t ws_bytes;         /* per thread: slots + scratch */
-	size_t scratch_off, scratch_bytes;
-	unsigned char **ws;      /* one workspace per thread */
-	int nws;
-	int64_t k;
-	nash_hwout kind;
-	int64_t *out;            /* batch x k */
-	int32_t *inbuf;          /* batch x (H*W*C) reordered input */
-};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -128,9 +53,7 @@ static int find_slot(const nash_hwnet *h, const char *name)
 
 static int base_slot(const nash_hwnet *h, int i)
 {
-	while (h->s[i].alias >= 0)
-		i = h->s[i].alias;
-	return i;
+	return hwx_base_slot(h, i);
 }
 
 static int new_slot(nash_hwnet *h, const char *name, int64_t pix, int64_t ch, nash_datatype dt)
@@ -327,30 +250,8 @@ static int thr_init(const nash_graph *g, const nash_node *n, const nash_tensor *
 	return 0;
 }
 
-static inline int64_t thr_count(const thr *th, int64_t c, int64_t v)
-{
-	const int64_t *r = th->t + (th->rows == 1 ? 0 : c) * th->steps;
-	int64_t n = 0;
-	if (th->sorted) {
-		int64_t lo = 0, hi = th->steps; /* first index with r[i] > v */
-		while (lo < hi) {
-			int64_t mid = (lo + hi) / 2;
-			if (v >= r[mid])
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		n = lo;
-	} else
-		for (int64_t s = 0; s < th->steps; s++)
-			n += v >= r[s];
-	return n;
-}
-
-static inline int32_t thr_out(const thr *th, int64_t n)
-{
-	return th->bipolar ? (n ? 1 : -1) : (int32_t)(th->actval + n);
-}
+#define thr_count hwx_thr_count
+#define thr_out hwx_thr_out
 
 /* Count of a sorted table of up to 256 steps for v < INT32_MAX: two
  * loops of 16 compares the compiler vectorises. */
@@ -782,13 +683,19 @@ nash_hwnet *nash_hwnet_new(const nash_graph *g, int batch, int threads, nash_err
 	(void)threads;
 	h->threads = 1;
 #endif
+	h->prof = getenv("NASH_HWEXEC_PROFILE") != NULL;
 	h->isa = hwk_best();
+	/* the 16-image batch engine where the CPU has AVX-512 VNNI */
+	int lanes = h->isa == HWK_AVX512 && hwx_lanes_cpu();
 	const char *force = getenv("NASH_HWEXEC_ISA");
-	if (force && *force && hwk_isa_parse(force, &h->isa) < 0) {
-		nash_fail(e, "NASH_HWEXEC_ISA=%s: not a kernel this CPU runs (scalar, sse2, avx2, avx512 up to %s)", force,
-		          hwk_isa_name(hwk_best()));
-		nash_hwnet_free(h);
-		return NULL;
+	if (force && *force && !(lanes && !strcmp(force, "vnni16"))) {
+		lanes = 0;
+		if (hwk_isa_parse(force, &h->isa) < 0) {
+			nash_fail(e, "NASH_HWEXEC_ISA=%s: not a kernel this CPU runs (scalar, sse2, avx2, avx512, vnni16 up to %s)",
+			          force, hwk_best() == HWK_AVX512 && hwx_lanes_cpu() ? "vnni16" : hwk_isa_name(hwk_best()));
+			nash_hwnet_free(h);
+			return NULL;
+		}
 	}
 	const nash_io *in = &g->inputs[0];
 	h->idt = in->datatype;
@@ -874,6 +781,8 @@ nash_hwnet *nash_hwnet_new(const nash_graph *g, int batch, int threads, nash_err
 	h->ws = nash_alloc((size_t)h->nws * sizeof *h->ws);
 	h->out = nash_alloc((size_t)(h->batch * h->k) * sizeof *h->out);
 	h->inbuf = nash_alloc((size_t)(h->batch * h->ih * h->iw * h->ic) * sizeof *h->inbuf);
+	if (lanes)
+		h->lanes = hwx_lanes_new(h, g, e); /* NULL: a graph it does not run, per image then */
 	return h;
 }
 
@@ -904,17 +813,13 @@ void nash_hwnet_free(nash_hwnet *h)
 	free(h->out);
 	free(h->inbuf);
 	free(h->gname);
+	hwx_lanes_free(h->lanes);
 	free(h);
 }
 
 /* ---------------------------------------------------------------- run */
 
-typedef struct runerr {
-	int set;
-	char msg[512];
-} runerr;
-
-static void range_fail(runerr *re, const nash_hwnet *h, const step *s, int64_t v)
+void hwx_range_fail(runerr *re, const nash_hwnet *h, const step *s, int64_t v)
 {
 	char a[16];
 #pragma omp critical(hwexec_err)
@@ -1013,7 +918,7 @@ static void mvau_post(const nash_hwnet *h, const step *s, const int32_t *acc, in
 		for (int64_t c = 0; c < s->mh; c++) {
 			int32_t v = acc[p * ldacc + c];
 			if (v < s->omin || v > s->omax)
-				range_fail(re, h, s, v);
+				hwx_range_fail(re, h, s, v);
 			y[p * s->mh + c] = v;
 		}
 }
@@ -1086,7 +991,7 @@ static void run_mvau(const nash_hwnet *h, const step *s, unsigned char *ws, rune
 				y[p * s->mh + o] = thr_out(&s->th, thr_count(&s->th, o, v));
 			else {
 				if (v < s->omin || v > s->omax) {
-					range_fail(re, h, s, v);
+					hwx_range_fail(re, h, s, v);
 					v = 0;
 				}
 				y[p * s->mh + o] = (int32_t)v;
@@ -1129,7 +1034,7 @@ static void run_pool(const nash_hwnet *h, const step *s, unsigned char *ws, rune
 			for (int64_t j = 0; j < c; j++) {
 				int64_t v = avg ? acc[j] >> s->shift : acc[j];
 				if (avg && (v < s->omin || v > s->omax)) {
-					range_fail(re, h, s, v);
+					hwx_range_fail(re, h, s, v);
 					v = 0;
 				}
 				dst[j] = (int32_t)v;
@@ -1167,7 +1072,7 @@ static void run_step(const nash_hwnet *h, const step *s, unsigned char *ws, rune
 				break;
 			}
 		if (hit)
-			range_fail(re, h, s, bad);
+			hwx_range_fail(re, h, s, bad);
 		break;
 	}
 	case ST_CONCAT: {
@@ -1203,8 +1108,34 @@ static void run_step(const nash_hwnet *h, const step *s, unsigned char *ws, rune
 	}
 }
 
+double hwx_cpu_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void hwx_prof_add(nash_hwnet *h, int kind, double s)
+{
+#pragma omp atomic
+	h->prof_s[kind] += s;
+}
+
+int hwx_prof_kind(const step *s)
+{
+	switch (s->k) {
+	case ST_MVAU: return HWX_P_GEMM;
+	case ST_THR: return HWX_P_THR;
+	case ST_ADD: return HWX_P_ADD;
+	case ST_MAXPOOL: case ST_AVGPOOL: return HWX_P_POOL;
+	default: return HWX_P_OTHER;
+	}
+}
+
 static int run_images(nash_hwnet *h, int n, nash_err *e)
 {
+	if (h->lanes)
+		return hwx_lanes_run(h, n, e);
 	runerr re = {0, {0}};
 	int64_t isz = h->ih * h->iw * h->ic;
 	int nt = h->threads < n ? h->threads : n;
@@ -1220,8 +1151,12 @@ static int run_images(nash_hwnet *h, int n, nash_err *e)
 			h->ws[t] = nash_alloc(h->ws_bytes);
 		unsigned char *ws = h->ws[t];
 		memcpy(ws + h->s[h->in_slot].off, h->inbuf + (int64_t)i * isz, (size_t)isz * 4);
-		for (int j = 0; j < h->nsteps && !re.set; j++)
+		for (int j = 0; j < h->nsteps && !re.set; j++) {
+			double t0 = h->prof ? hwx_cpu_now() : 0;
 			run_step(h, &h->st[j], ws, &re);
+			if (h->prof)
+				hwx_prof_add(h, hwx_prof_kind(&h->st[j]), hwx_cpu_now() - t0);
+		}
 		const slot *o = &h->s[base_slot(h, h->out_slot)];
 		const int32_t *y = (const int32_t *)(ws + o->off);
 		for (int64_t j = 0; j < h->k; j++)
@@ -1245,18 +1180,26 @@ int nash_hwnet_run(nash_hwnet *h, const uint8_t *x, int n, nash_err *e)
 {
 	if (n < 0 || n > h->batch)
 		return nash_fail(e, "graph %s: %d images for a batch of %d", h->gname, n, h->batch);
+	double t0 = h->prof ? hwx_cpu_now() : 0;
 	int64_t H = h->ih, W = h->iw, C = h->ic, isz = H * W * C;
+	int64_t lo = nash_datatype_min(h->idt), hi = nash_datatype_max(h->idt);
+	int bip = h->idt.kind == NASH_DT_BIPOLAR;
 	for (int i = 0; i < n; i++) {
 		const uint8_t *src = x + (int64_t)i * isz;
 		int32_t *dst = h->inbuf + (int64_t)i * isz;
+		int bad = 0;
 		for (int64_t c = 0; c < C; c++)
 			for (int64_t p = 0; p < H * W; p++) {
 				int32_t v = src[c * H * W + p];
-				if (check_input(h, v, i, e) < 0)
-					return -1;
+				bad |= v < lo || v > hi || (bip && v == 0);
 				dst[p * C + c] = v;
 			}
+		for (int64_t j = 0; bad && j < isz; j++)
+			if (check_input(h, src[j], i, e) < 0)
+				return -1;
 	}
+	if (h->prof)
+		hwx_prof_add(h, HWX_P_IO, hwx_cpu_now() - t0);
 	return run_images(h, n, e);
 }
 
@@ -1264,11 +1207,18 @@ int nash_hwnet_run_hwc(nash_hwnet *h, const int32_t *x, int n, nash_err *e)
 {
 	if (n < 0 || n > h->batch)
 		return nash_fail(e, "graph %s: %d images for a batch of %d", h->gname, n, h->batch);
+	double t0 = h->prof ? hwx_cpu_now() : 0;
 	int64_t isz = h->ih * h->iw * h->ic;
+	int64_t lo = nash_datatype_min(h->idt), hi = nash_datatype_max(h->idt);
+	int bip = h->idt.kind == NASH_DT_BIPOLAR, bad = 0;
 	for (int64_t j = 0; j < (int64_t)n * isz; j++)
+		bad |= x[j] < lo || x[j] > hi || (bip && x[j] == 0);
+	for (int64_t j = 0; bad && j < (int64_t)n * isz; j++)
 		if (check_input(h, x[j], (int)(j / isz), e) < 0)
 			return -1;
 	memcpy(h->inbuf, x, (size_t)((int64_t)n * isz) * sizeof *x);
+	if (h->prof)
+		hwx_prof_add(h, HWX_P_IO, hwx_cpu_now() - t0);
 	return run_images(h, n, e);
 }
 
@@ -1286,7 +1236,36 @@ void nash_hwnet_input_shape(const nash_hwnet *h, int64_t *hwc)
 	hwc[0] = h->ih, hwc[1] = h->iw, hwc[2] = h->ic;
 }
 
+int nash_hwnet_profile(const nash_hwnet *h, const char **what, double *secs, int n)
+{
+	static const char *names[HWX_P_N] = {"input and output", "MVAU", "", "Thresholding", "AddStreams", "pooling",
+	                                     "other"};
+	int k[HWX_P_N], m = 0;
+	if (!h->prof)
+		return 0;
+	for (int i = 0; i < HWX_P_N; i++)
+		if (h->prof_s[i] > 0)
+			k[m++] = i;
+	for (int i = 1; i < m; i++) /* largest first */
+		for (int j = i; j > 0 && h->prof_s[k[j]] > h->prof_s[k[j - 1]]; j--) {
+			int t = k[j];
+			k[j] = k[j - 1], k[j - 1] = t;
+		}
+	for (int i = 0; i < m && i < n; i++) {
+		const char *nm = names[k[i]];
+		if (h->lanes && k[i] == HWX_P_GEMM)
+			nm = "MVAU sums (vpdpbusd)";
+		else if (k[i] == HWX_P_EPI)
+			nm = "MVAU thresholds and folded steps";
+		what[i] = nm;
+		secs[i] = h->prof_s[k[i]];
+	}
+	return m < n ? m : n;
+}
+
 const char *nash_hwnet_kernel(const nash_hwnet *h)
 {
+	if (h->lanes)
+		return "vnni16";
 	return hwk_isa_name(h->isa);
 }

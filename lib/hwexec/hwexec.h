@@ -24,8 +24,16 @@
  * - Activations and outputs are at most 32-bit integers; accumulators are
  *   int64 where int32 could overflow. Weights and thresholds are copied:
  *   the graph may be freed after nash_hwnet_new.
- * - NASH_HWEXEC_ISA=scalar|sse2|avx2|avx512 forces a GEMM kernel (tests);
- *   by default the best one the CPU runs is chosen at run time.
+ * - Two engines give the same results. Where the CPU has AVX-512 VNNI,
+ *   images run 16 at a time, one in each 32-bit lane ("vnni16": byte
+ *   activations, convolutions read in place, thresholds applied while
+ *   the sums are in registers, threshold and add steps folded into their
+ *   producers); graphs outside its bounds (inputs or weights wider than
+ *   8 bits, sums needing int64) and other CPUs run image by image with
+ *   int16/uint8 GEMM kernels.
+ * - NASH_HWEXEC_ISA=scalar|sse2|avx2|avx512|vnni16 forces a kernel
+ *   (tests); by default the best one the CPU runs is chosen at run time.
+ *   NASH_HWEXEC_NOFUSE=1 keeps vnni16 from folding steps (tests).
  */
 #ifndef NASH_HWEXEC_H
 #define NASH_HWEXEC_H
@@ -60,7 +68,14 @@ int nash_hwnet_run_hwc(nash_hwnet *h, const int32_t *x, int n, nash_err *e);
 const int64_t *nash_hwnet_output(const nash_hwnet *h, int *k, nash_hwout *kind);
 /* The graph input's shape [H, W, C]. */
 void nash_hwnet_input_shape(const nash_hwnet *h, int64_t *hwc);
-/* The GEMM kernel in use: "avx512", "avx2", "sse2" or "scalar". */
+/* Where the time of the runs so far went, for benchmarks: when the
+ * environment had NASH_HWEXEC_PROFILE set at nash_hwnet_new, runs add up
+ * the CPU time (summed over threads) of each kind of work. Fills up to n
+ * names (an operator, "MVAU sums (vpdpbusd)", "input and output", ...)
+ * and seconds, largest first; returns how many (0: not profiling). */
+int nash_hwnet_profile(const nash_hwnet *h, const char **what, double *secs, int n);
+/* The kernel in use: "vnni16" (the batch engine), "avx512", "avx2",
+ * "sse2" or "scalar". */
 const char *nash_hwnet_kernel(const nash_hwnet *h);
 
 #endif

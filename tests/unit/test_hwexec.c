@@ -8,7 +8,9 @@
 #include "hwfix.c"
 #include "unit.h"
 
+#include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------ the naive reference */
 
@@ -265,7 +267,13 @@ static char *fresh(gb *b, const char *what)
 	return buf[i];
 }
 
-/* thresholds rows x steps over [lo, hi]: ascending with ties, or shuffled */
+/* 1: thresholds as streamlining makes them (see thresholds) */
+static int line_thresholds;
+
+/* thresholds rows x steps over [lo, hi]: ascending with ties, or shuffled;
+ * with line_thresholds, a BatchNorm-and-quantizer line per row,
+ * ceil((s + 1/2 - beta) / alpha), clipped to the range at both ends and
+ * now and then one off by one (floating-point rounding) */
 static void thresholds(gb *b, const char *name, int64_t rows, int64_t steps, int64_t lo, int64_t hi, int sorted)
 {
 	int64_t sh[2] = {rows, steps};
@@ -273,9 +281,20 @@ static void thresholds(gb *b, const char *name, int64_t rows, int64_t steps, int
 	nash_datatype_parse("INT32", &t->datatype);
 	for (int64_t r = 0; r < rows; r++) {
 		int64_t *v = malloc((size_t)steps * 8);
-		for (int64_t s = 0; s < steps; s++)
+		double span = (double)(hi - lo + 2) * (0.5 + nash_rng_below(b->r, 1000) / 1000.0);
+		double alpha = steps / span, beta = -alpha * (lo + (hi - lo) * (nash_rng_below(b->r, 1000) / 2000.0));
+		for (int64_t s = 0; s < steps; s++) {
 			v[s] = rnd(b->r, lo - 1, hi + 1);
-		if (steps > 1 && nash_rng_below(b->r, 2))
+			if (line_thresholds) {
+				double x = ceil((s + 0.5 - beta) / alpha);
+				v[s] = x < lo - 1 ? lo - 1 : x > hi + 1 ? hi + 1 : (int64_t)x;
+				if (nash_rng_below(b->r, 40) == 0)
+					v[s] += nash_rng_below(b->r, 2) ? 1 : -1;
+			}
+		}
+		if (line_thresholds)
+			sorted = 1;
+		if (steps > 1 && nash_rng_below(b->r, 2) && !line_thresholds)
 			v[steps - 1] = v[0]; /* a tie */
 		for (int64_t s = 0; sorted && s < steps; s++) /* insertion sort */
 			for (int64_t q = s; q > 0 && v[q] < v[q - 1]; q--) {
@@ -664,15 +683,27 @@ static nash_graph *wide_net(nash_rng *r)
 	return gb_done(&b);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	(void)argc;
+	/* threads that spin between the many small runs only burn a shared
+	 * machine's CPU: wait passively (the runtime reads this at start) */
+	if (!getenv("OMP_WAIT_POLICY")) {
+		setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+		execv("/proc/self/exe", argv);
+	}
 	nash_rng r;
 	nash_rng_seed(&r, 2024);
 	char why[1200];
-	const char *isas[] = {"scalar", "sse2", "avx2", "avx512"};
-	for (int v = 0; v < 60; v++) {
+	const char *isas[] = {"scalar", "sse2", "avx2", "avx512", "vnni16"};
+	for (int v = 0; v < 80; v++) {
+		line_thresholds = v % 3 == 1;
 		nash_graph *g = random_net(&r, v);
-		const char *isa = isas[v % 4];
+		line_thresholds = 0;
+		const char *isa = isas[v % 5];
+		/* the batch engine with and without folding element-wise steps */
+		if (v % 10 == 9)
+			setenv("NASH_HWEXEC_NOFUSE", "1", 1);
 		nash_err e;
 		setenv("NASH_HWEXEC_ISA", isa, 1);
 		nash_hwnet *probe = nash_hwnet_new(g, 1, 1, &e);
@@ -681,8 +712,12 @@ int main(void)
 			isa = NULL; /* the CPU lacks it: the best one */
 		nash_hwnet_free(probe);
 		why[0] = 0;
-		CHECK(agree(g, 3, &r, isa, why, 1), "random net %d (%s input, %s weights, %s kernel, %d nodes) matches the reference %s",
-		      v, in_dts[v % 6], w_dts[v % 6], isa ? isa : "best", g->nnodes, why);
+		/* the batch engine runs groups of 16: one whole and one partial */
+		CHECK(agree(g, isa && !strcmp(isa, "vnni16") ? 17 : 3, &r, isa, why, 1),
+		      "random net %d (%s input, %s weights, %s thresholds, %s kernel%s, %d nodes) matches the reference %s", v,
+		      in_dts[v % 6], w_dts[v % 6], v % 3 == 1 ? "line" : "random", isa ? isa : "best",
+		      getenv("NASH_HWEXEC_NOFUSE") ? " unfused" : "", g->nnodes, why);
+		unsetenv("NASH_HWEXEC_NOFUSE");
 		nash_graph_free(g);
 	}
 	nash_graph *g = tie_net();
@@ -712,6 +747,38 @@ int main(void)
 		why[0] = 0;
 		CHECK(agree(fx[i].g, 2, &r, NULL, why, fx[i].g->nnodes / 5 + 1), "fixture %s matches the reference %s", fx[i].name, why);
 		nash_graph_free(fx[i].g);
+	}
+	/* the engines agree image for image: whole and partial groups of 16
+	 * images, one thread and two, against the per-image SSE2 kernels */
+	for (int f = 0; f < 3; f++) {
+		g = f == 0 ? hwfix_resnet18(0, 16) : f == 1 ? hwfix_cnv() : hwfix_tfc();
+		nash_err e;
+		setenv("NASH_HWEXEC_ISA", "sse2", 1);
+		nash_hwnet *ref = nash_hwnet_new(g, 37, 1, &e);
+		unsetenv("NASH_HWEXEC_ISA");
+		if (!ref)
+			ref = nash_hwnet_new(g, 37, 1, &e);
+		const nash_io *in = &g->inputs[0];
+		int64_t isz = in->shape[0] * in->shape[1] * in->shape[2];
+		int32_t *x = malloc((size_t)(37 * isz) * 4);
+		for (int64_t i = 0; i < 37 * isz; i++)
+			x[i] = (int32_t)rval(&r, in->datatype);
+		for (int t = 1; t <= 2; t++) {
+			nash_hwnet *h = nash_hwnet_new(g, 37, t, &e);
+			int same = 1, k = 0;
+			for (int n = 37; n > 0; n -= 32) {
+				nash_hwnet_run_hwc(ref, x, n, &e);
+				nash_hwnet_run_hwc(h, x, n, &e);
+				const int64_t *a = nash_hwnet_output(ref, &k, NULL), *b = nash_hwnet_output(h, NULL, NULL);
+				same &= !memcmp(a, b, (size_t)(n * k) * sizeof *a);
+			}
+			CHECK(same, "fixture %s, 37 and 5 images, %d thread%s: the %s engine equals the %s one", g->name, t,
+			      t > 1 ? "s" : "", nash_hwnet_kernel(h), nash_hwnet_kernel(ref));
+			nash_hwnet_free(h);
+		}
+		free(x);
+		nash_hwnet_free(ref);
+		nash_graph_free(g);
 	}
 	g = hwfix_resnet18(0, 16);
 	{
