@@ -335,8 +335,12 @@ static void sb_num(sbuf *b, double f, int is32)
 		return;
 	}
 	snprintf(t, sizeof t, "%.*g", is32 ? 9 : 17, f);
-	/* shortest form that reads back to the same value */
-	for (int p = 1; p <= (is32 ? 9 : 17); p++) {
+	/* shortest form that reads back to the same value, never an exponent
+	   for a number whose integer digits fit (10, not 1e+01) */
+	int p0 = 1;
+	if (fabs(f) >= 1 && fabs(f) < 1e15)
+		p0 = (int)floor(log10(fabs(f))) + 1;
+	for (int p = p0; p <= (is32 ? 9 : 17); p++) {
 		char u[40];
 		snprintf(u, sizeof u, "%.*g", p, f);
 		if (is32 ? (float)strtod(u, NULL) == (float)f : strtod(u, NULL) == f) {

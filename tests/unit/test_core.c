@@ -309,6 +309,16 @@ int main(void)
 		CHECK(strcmp(j, "{\"a\":0.1,\"b\":\"q\\\"x\\n\"}") == 0, "json %s", j);
 		free(j);
 		nash_val_free(m);
+		/* numbers: shortest round trip, integer digits never as an exponent */
+		const double nums[] = {10, 100, 123456, -20, 0.5, 1e20, 1e-7, 93.94};
+		const char *want[] = {"10", "100", "123456", "-20", "0.5", "1e+20", "1e-07", "93.94"};
+		for (int i = 0; i < 8; i++) {
+			nash_val *v = nash_val_f64(nums[i]);
+			j = nash_val_json(v, -1, 0);
+			CHECK(strcmp(j, want[i]) == 0, "json of %g is %s, want %s", nums[i], j, want[i]);
+			free(j);
+			nash_val_free(v);
+		}
 		CHECK(nash_glob("stage*.conv?", "stage1.conv2") && !nash_glob("stage*.fc", "stage1.conv"), "glob");
 	}
 
