@@ -178,6 +178,18 @@ int64_t nash_shape_numel(int ndim, const int64_t *shape)
 
 int64_t nash_tensor_numel(const nash_tensor *t) { return nash_shape_numel(t->ndim, t->shape); }
 
+int64_t nash_tensor_int(const nash_tensor *t, int64_t i)
+{
+	switch (t->dtype) {
+	case NASH_I8: return ((const int8_t *)t->data)[i];
+	case NASH_U8: return ((const uint8_t *)t->data)[i];
+	case NASH_I16: return ((const int16_t *)t->data)[i];
+	case NASH_I32: return ((const int32_t *)t->data)[i];
+	case NASH_I64: return ((const int64_t *)t->data)[i];
+	default: return (int64_t)((const float *)t->data)[i];
+	}
+}
+
 size_t nash_tensor_nbytes(const nash_tensor *t)
 {
 	int64_t n = nash_tensor_numel(t);

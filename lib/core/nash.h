@@ -204,6 +204,9 @@ nash_tensor *nash_tensor_add(nash_graph *g, const char *name, nash_dtype dt,
 nash_tensor *nash_tensor_annotate(nash_graph *g, const char *name,
                                   nash_dtype dt, int ndim, const int64_t *shape);
 int nash_tensor_remove(nash_graph *g, const char *name);    /* 1 if removed */
+/* Element i of a parameter as an integer: integer types exactly, float32
+ * truncated toward zero. i must be below nash_tensor_numel(t). */
+int64_t nash_tensor_int(const nash_tensor *t, int64_t i);
 /* Float view of a float32 parameter (NULL if absent or not float32). */
 float *nash_tensor_f32(const nash_graph *g, const char *name);
 

@@ -239,18 +239,6 @@ static nash_datatype attr_dt(const nash_node *n, const char *k, nash_datatype de
 	return def;
 }
 
-static int64_t tval(const nash_tensor *t, int64_t i)
-{
-	switch (t->dtype) {
-	case NASH_I8: return ((const int8_t *)t->data)[i];
-	case NASH_U8: return ((const uint8_t *)t->data)[i];
-	case NASH_I16: return ((const int16_t *)t->data)[i];
-	case NASH_I32: return ((const int32_t *)t->data)[i];
-	case NASH_I64: return ((const int64_t *)t->data)[i];
-	default: return 0;
-	}
-}
-
 static int write_text(em *m, const char *rel, const char *text, size_t n, nash_err *e)
 {
 	char *path = nash_strfmt("%s/%s", m->dir, rel);
@@ -299,7 +287,7 @@ static void emit_thresholds(sb *b, const char *var, const nash_tensor *t, int64_
 			sb_printf(b, "%s{", f ? "," : "");
 			int64_t c = f * pe + p, r = rows == 1 ? 0 : c;
 			for (int64_t s = 0; s < steps; s++) {
-				int64_t v = tval(t, r * steps + s);
+				int64_t v = nash_tensor_int(t, r * steps + s);
 				v = v < lo ? lo : v > hi + 1 ? hi + 1 : v;
 				sb_printf(b, "%s%lld", s ? "," : "", (long long)v);
 			}
@@ -406,7 +394,7 @@ static int emit_node(em *m, const nash_node *n, nash_err *e)
 				for (int64_t s = 0; s < sf; s++) {
 					sb_printf(B, "%s{", f || s ? "," : "");
 					for (int64_t q = 0; q < simd; q++)
-						sb_printf(B, "%s%lld", q ? "," : "", (long long)tval(w, (s * simd + q) * mh + f * pe + p));
+						sb_printf(B, "%s%lld", q ? "," : "", (long long)nash_tensor_int(w, (s * simd + q) * mh + f * pe + p));
 					sb_printf(B, "}");
 				}
 			sb_printf(B, "}");

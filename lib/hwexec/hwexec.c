@@ -25,18 +25,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static int64_t read_int(const nash_tensor *t, int64_t i)
-{
-	switch (t->dtype) {
-	case NASH_I8: return ((const int8_t *)t->data)[i];
-	case NASH_U8: return ((const uint8_t *)t->data)[i];
-	case NASH_I16: return ((const int16_t *)t->data)[i];
-	case NASH_I32: return ((const int32_t *)t->data)[i];
-	case NASH_I64: return ((const int64_t *)t->data)[i];
-	default: return 0;
-	}
-}
-
 static const char *dtname(nash_datatype d, char *buf)
 {
 	nash_datatype_name(d, buf);
@@ -185,7 +173,7 @@ static int thr_init(const nash_graph *g, const nash_node *n, const nash_tensor *
 	th->t = nash_alloc((size_t)(th->rows * th->steps) * sizeof *th->t);
 	th->sorted = 1;
 	for (int64_t i = 0; i < th->rows * th->steps; i++) {
-		th->t[i] = read_int(t, i);
+		th->t[i] = nash_tensor_int(t, i);
 		if (i % th->steps && th->t[i] < th->t[i - 1])
 			th->sorted = 0;
 	}
@@ -457,7 +445,7 @@ static int compile_node(nash_hwnet *h, const nash_graph *g, const nash_node *n, 
 		int64_t *wv = nash_alloc((size_t)(s->mw * s->mh) * sizeof *wv);
 		int64_t wmax = 0, wlo = 0, whi = 0;
 		for (int64_t j = 0; j < s->mw * s->mh; j++) {
-			wv[j] = read_int(w, j);
+			wv[j] = nash_tensor_int(w, j);
 			wlo = wv[j] < wlo ? wv[j] : wlo;
 			whi = wv[j] > whi ? wv[j] : whi;
 			if (wv[j] < nash_datatype_min(wdt) || wv[j] > nash_datatype_max(wdt) ||

@@ -1029,18 +1029,6 @@ static int32_t *window(const step *w, int64_t *taps)
 	return ip;
 }
 
-static int64_t wget(const nash_tensor *t, int64_t i)
-{
-	switch (t->dtype) {
-	case NASH_I8: return ((const int8_t *)t->data)[i];
-	case NASH_U8: return ((const uint8_t *)t->data)[i];
-	case NASH_I16: return ((const int16_t *)t->data)[i];
-	case NASH_I32: return ((const int32_t *)t->data)[i];
-	case NASH_I64: return ((const int64_t *)t->data)[i];
-	default: return 0;
-	}
-}
-
 /* 1 when the MVAU runs here (its lstep filled), 0 when it cannot */
 static int compile_mvau(const nash_hwnet *h, const nash_graph *g, struct hwx_lanes *L, lstep *m)
 {
@@ -1071,7 +1059,7 @@ static int compile_mvau(const nash_hwnet *h, const nash_graph *g, struct hwx_lan
 	int64_t xlo = imin(nash_datatype_min(xdt), m->padval), xhi = imax(nash_datatype_max(xdt), m->padval);
 	int64_t mw = s->mw, mh = s->mh, wabs = 0;
 	for (int64_t i = 0; i < mw * mh; i++) {
-		int64_t v = wget(wt, i);
+		int64_t v = nash_tensor_int(wt, i);
 		if (v < -128 || v > 127)
 			return 0;
 		wabs = imax(wabs, v < 0 ? -v : v);
@@ -1094,7 +1082,7 @@ static int compile_mvau(const nash_hwnet *h, const nash_graph *g, struct hwx_lan
 					uint32_t u = 0;
 					for (int64_t b = 0; b < 4; b++) {
 						int64_t ci = q * 4 + b, c = c0 + j;
-						int64_t v = ci < m->cin && c < mh ? wget(wt, (t * m->cin + ci) * mh + c) : 0;
+						int64_t v = ci < m->cin && c < mh ? nash_tensor_int(wt, (t * m->cin + ci) * mh + c) : 0;
 						u |= (uint32_t)(uint8_t)(int8_t)v << (8 * b);
 					}
 					blk[(t * m->cq + q) * tc + j] = (int32_t)u;
@@ -1103,7 +1091,7 @@ static int compile_mvau(const nash_hwnet *h, const nash_graph *g, struct hwx_lan
 	for (int64_t c = 0; c < mh; c++) {
 		int64_t sum = 0, lo = 0, hi = 0;
 		for (int64_t k = 0; k < mw; k++) {
-			int64_t w = wget(wt, k * mh + c);
+			int64_t w = nash_tensor_int(wt, k * mh + c);
 			sum += w;
 			lo += imin(w * xlo, w * xhi);
 			hi += imax(w * xlo, w * xhi);
