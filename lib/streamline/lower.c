@@ -801,12 +801,20 @@ int sl_pass_layout(sl_ctx *c)
 		int is_out = 0;
 		for (int k = 0; k < g->nout; k++)
 			is_out |= strcmp(g->outputs[k].name, f->out[0]) == 0;
-		if (is_out)
+		nash_node *p = sl_producer(c, t->in[0]);
+		if (is_out && !p)
 			continue;
 		char *src = nash_strdup(t->in[0]), *out = nash_strdup(f->out[0]);
 		int t_dead = sl_nuses(c, t->out[0]) == 1;
 		sl_remove(c, f);
-		sl_replace_uses(c, out, src);
+		if (is_out) {
+			/* the graph output keeps its name: the stream's producer makes it */
+			for (int k = 0; k < p->nout; k++)
+				if (strcmp(p->out[k], src) == 0)
+					nash_node_set_out(p, k, out);
+			sl_replace_uses(c, src, out);
+		} else
+			sl_replace_uses(c, out, src);
 		if (t_dead)
 			sl_remove(c, t);
 		reshaped(c);

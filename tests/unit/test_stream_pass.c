@@ -244,6 +244,26 @@ static nash_graph *near_tie(void)
 	return h;
 }
 
+/* A network that ends in an activation quantizer: conv (8 x 8 kernel on an
+ * 8 x 8 image), BN, 2-bit act, Flatten of the 10 x 1 x 1 levels as the
+ * logits (scale 1: no Mul follows). The Flatten of the Thresholding's
+ * 1 x 1 x 10 stream goes, and the Thresholding makes the graph output. */
+static nash_graph *act_out(void)
+{
+	nash_graph *g = start("act-out", 1, 8, 8);
+	layer(g, "c", "input.q", 1, 10, 8, 1, (int64_t[]){0, 0, 0, 0}, 2, 0);
+	bnorm(g, "bn", "c", 10);
+	quant(g, "a", "bn", 1.0, 2, 0, 0, "ROUND", "act");
+	op1(g, "Flatten", "flat", "a");
+	nash_graph_add_output(g, "flat");
+	nash_err e;
+	if (nash_graph_validate(g, &e) < 0) {
+		fprintf(stderr, "test: %s\n", e.msg);
+		abort();
+	}
+	return g;
+}
+
 /* A classifier whose bias is an integer in the accumulator's unit only up
  * to the float32 rounding of its product scale: class 0 scores x s_in s_w
  * (weight 1 on the one pixel), class 1 scores 64 S with S = fl(s_in s_w)
@@ -684,5 +704,7 @@ int main(int argc, char **argv)
 		mo.search = 1;
 		expect_error("a supernet", nash_model_build(&mo, &e), "(Choice): a supernet", "derive");
 	}
+	/* last: its random weights would move the other graphs' */
+	pass_case("an activation quantizer makes the logits", act_out(), "layout", 6);
 	UNIT_DONE();
 }
