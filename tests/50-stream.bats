@@ -16,7 +16,7 @@ setup_file() {
 	nash-gen resnet18 -i 1x28x28 -w 4 --genotype "$NASH_GENO" | nash-quant -p w2a2 \
 		| nash-train --limit 300 --epochs 1 -q >nash.nash
 	fix="$NASH_BUILD/tests/test_stream_pass"
-	for f in missing-act mixed-adder softmax wide-acc narrow-acc tfc-w2a2 ties; do
+	for f in missing-act mixed-adder softmax wide-acc narrow-acc tfc-w2a2 ties near-tie; do
 		"$fix" emit "$f" "$f.nash"
 	done
 }
@@ -137,6 +137,17 @@ assert out["topk"] == 3 and "scale" not in out and out["shape"] == [1, 1, 3], ou
 @test "exact ties: ROUND's ties to even survive as integer thresholds (scale ratio 2)" {
 	nash-stream --check=8 ties.nash >t.nash
 	[ "$(meta t.nash stream.checked_images)" = 8 ]
+}
+
+@test "a value within float32 rounding of a step: the float engine differs, the exact arithmetic (nash-eval --exact) agrees" {
+	# B = 1/2 + 1.8e-8 on every image: level 1 exactly, level 0 in float32
+	nash-stream --check near-tie.nash >nt.nash
+	agree() { nash-eval --limit 50 -q -t "$@" nt.nash --compare near-tie.nash | awk -F'\t' '$2 == "all" {print $7}'; }
+	[ "$(agree)" = 0.00 ]
+	[ "$(agree --exact)" = 100.00 ]
+	nash-eval --limit 50 --exact near-tie.nash | nash-dump --meta eval.executor | grep -q exact
+	[ "$(nash-eval --limit 50 --exact near-tie.nash | nash-dump --meta eval.top1 | cut -f 2)" = \
+	  "$(nash-eval --limit 50 nt.nash | nash-dump --meta eval.top1 | cut -f 2)" ]
 }
 
 @test "a stream of several graphs: each streamlined, other records pass through" {

@@ -1,12 +1,16 @@
 /* nash-eval - run every graph of a stream over a dataset split and record
  * top-1, top-5, per-class accuracy and the confusion matrix in meta.eval;
- * --compare measures how often two graphs agree. */
+ * --compare measures how often two graphs agree; --exact runs float-level
+ * graphs in the exact arithmetic of nash-ops(7) (lib/streamline's
+ * reference interpreter) instead of the float32 engine. */
 #include "tool.h"
 #include "data/data.h"
 #include "train/train.h"
 #include "hwexec/hwexec.h"
+#include "streamline/streamline.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +32,10 @@ static const char help[] =
 "      --compare FILE     also run the graph(s) of FILE (one for every input\n"
 "                         graph, or one for all) and report how often both\n"
 "                         predict the same class\n"
+"  -x, --exact            run float-level (fake-quant) graphs in the exact\n"
+"                         arithmetic of nash-ops(7), in double precision,\n"
+"                         instead of the float32 engine (slower); hardware\n"
+"                         graphs are exact on the integer executor anyway\n"
 "  -t, --tsv              print the results as TSV on stdout instead of the\n"
 "                         stream: one row for all images, one per class\n"
 "                         with its confusion-matrix row\n"
@@ -43,7 +51,7 @@ static struct {
 	double val_frac;
 	uint64_t seed;
 	int64_t limit;
-	int batch, threads, tsv, header;
+	int batch, threads, tsv, header, exact;
 } opt = {.data = "fashion-mnist", .split = "test", .seed = 1, .batch = 256};
 
 static nash_dataset *data;
@@ -52,8 +60,108 @@ static nash_graph **ref;
 static int nref;
 static long ngraph;
 
+/* Rank of class y among k scores (as nash_score_rank, in double). */
+static int rank_of(const double *s, int k, int y)
+{
+	int r = 0;
+	for (int j = 0; j < k; j++)
+		r += s[j] > s[y] || (s[j] == s[y] && j < y);
+	return r;
+}
+
+/* Evaluate a float-level graph with the reference interpreter: every
+ * value exact (double precision on the float32 parameters, ties decided
+ * as nash-ops(7) says), one interpreter per thread, images split between
+ * the threads. Fills r as nash_evaluate does with detail. */
+static int run_exact(const nash_graph *g, nash_evalres *r, nash_err *e)
+{
+	int64_t n = split->n, npix = (int64_t)data->c * data->h * data->w;
+	int K = data->classes;
+	memset(r, 0, sizeof *r);
+	r->classes = K;
+	r->confusion = nash_alloc(sizeof *r->confusion * (size_t)K * (size_t)K);
+	r->pred = nash_alloc(sizeof *r->pred * (size_t)(n > 0 ? n : 1));
+	r->class_n = nash_alloc(sizeof(int64_t) * (size_t)K);
+	r->class_top1 = nash_alloc(sizeof(int64_t) * (size_t)K);
+	r->class_top5 = nash_alloc(sizeof(int64_t) * (size_t)K);
+	int32_t *rank = nash_alloc(sizeof *rank * (size_t)(n > 0 ? n : 1));
+	double *loss = nash_alloc(sizeof *loss * (size_t)(n > 0 ? n : 1));
+	const nash_tensor *in = nash_graph_shape(g, g->inputs[0].name);
+	int64_t nin = in ? nash_tensor_numel(in) : npix;
+	int nt = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+	if (nt > n)
+		nt = n > 0 ? (int)n : 1;
+	int failed = 0;
+	#pragma omp parallel num_threads(nt)
+	{
+		nash_err te = {{0}};
+		nash_ref *rf = nash_ref_new(g, &te);
+		double *x = nash_alloc(sizeof *x * (size_t)(nin > npix ? nin : npix));
+		double *lg = nash_alloc(sizeof *lg * (size_t)K);
+		int bad = rf == NULL;
+		#pragma omp for schedule(dynamic, 16)
+		for (int64_t i = 0; i < n; i++) {
+			if (bad || failed)
+				continue;
+			const double *ip[1] = {x};
+			int64_t topk = 0;
+			if (nash_ref_pixels(g, 0, split->x + i * npix, data->c, data->h, data->w, x, &te) < 0
+			    || nash_ref_run(rf, ip, &te) < 0) {
+				bad = 1;
+				continue;
+			}
+			if (nash_ref_logits(rf, lg, K, &topk) != K) {
+				nash_fail(&te, "the output does not hold %d logits", K);
+				bad = 1;
+				continue;
+			}
+			int y = split->y[i], p = 0;
+			double mx = lg[0], se = 0;
+			for (int j = 1; j < K; j++)
+				if (lg[j] > lg[p])
+					p = j, mx = lg[j];
+			for (int j = 0; j < K; j++)
+				se += exp(lg[j] - mx);
+			r->pred[i] = p;
+			rank[i] = rank_of(lg, K, y);
+			loss[i] = log(se) + mx - lg[y];
+		}
+		if (bad) {
+			#pragma omp critical
+			{
+				if (!failed)
+					*e = te;
+				failed = 1;
+			}
+		}
+		nash_ref_free(rf);
+		free(x);
+		free(lg);
+	}
+	if (!failed) {
+		double ls = 0;
+		for (int64_t i = 0; i < n; i++) {
+			int y = split->y[i];
+			r->top1 += rank[i] < 1;
+			r->top5 += rank[i] < 5;
+			r->confusion[(size_t)y * K + r->pred[i]]++;
+			r->class_n[y]++;
+			r->class_top1[y] += rank[i] < 1;
+			r->class_top5[y] += rank[i] < 5;
+			ls += loss[i];
+		}
+		r->n = n;
+		r->loss = n > 0 ? ls / (double)n : NAN;
+	} else
+		nash_evalres_free(r);
+	free(rank);
+	free(loss);
+	return failed ? -1 : 0;
+}
+
 /* Evaluate one graph over the split: float-level graphs on the training
- * engine, hardware graphs on the integer executor. */
+ * engine (or, with --exact, the reference interpreter), hardware graphs
+ * on the integer executor. */
 static int run(nash_graph *g, nash_evalres *r, const char **executor, nash_err *e)
 {
 	if (nash_dataset_check_graph(data, g, e) < 0)
@@ -66,6 +174,9 @@ static int run(nash_graph *g, nash_evalres *r, const char **executor, nash_err *
 			return -1;
 		rc = nash_evaluate_hw(h, opt.batch, data, split, 0, 1, r, e);
 		nash_hwnet_free(h);
+	} else if (opt.exact) {
+		*executor = "exact";
+		rc = run_exact(g, r, e);
 	} else {
 		*executor = "float";
 		nash_net_opts no = {.batch = opt.batch, .train = 0, .threads = opt.threads};
@@ -211,12 +322,12 @@ int main(int argc, char **argv)
 		{"val-split", required_argument, 0, O_VAL}, {"seed", required_argument, 0, 's'},
 		{"limit", required_argument, 0, O_LIMIT}, {"batch", required_argument, 0, 'b'},
 		{"threads", required_argument, 0, 'j'}, {"compare", required_argument, 0, O_COMPARE},
-		{"tsv", no_argument, 0, 't'}, TOOL_STD_OPTIONS, {0, 0, 0, 0}
+		{"tsv", no_argument, 0, 't'}, {"exact", no_argument, 0, 'x'}, TOOL_STD_OPTIONS, {0, 0, 0, 0}
 	};
 	int c;
 	nash_err e = {{0}};
 	tool_init("nash-eval", argc, argv);
-	while ((c = getopt_long(argc, argv, "d:S:s:b:j:tqh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:S:s:b:j:txqh", lo, NULL)) != -1) {
 		if (tool_std_option(c, help))
 			continue;
 		switch (c) {
@@ -233,6 +344,7 @@ int main(int argc, char **argv)
 		case 'j': opt.threads = (int)tool_int("threads", optarg, 0, 1024); break;
 		case O_COMPARE: opt.compare = optarg; break;
 		case 't': opt.tsv = 1; break;
+		case 'x': opt.exact = 1; break;
 		case 'q': tool_quiet = 1; break;
 		default: die_usage("unknown option");
 		}

@@ -801,12 +801,20 @@ int sl_pass_layout(sl_ctx *c)
 		int is_out = 0;
 		for (int k = 0; k < g->nout; k++)
 			is_out |= strcmp(g->outputs[k].name, f->out[0]) == 0;
-		if (is_out)
+		nash_node *p = sl_producer(c, t->in[0]);
+		if (is_out && !p)
 			continue;
 		char *src = nash_strdup(t->in[0]), *out = nash_strdup(f->out[0]);
 		int t_dead = sl_nuses(c, t->out[0]) == 1;
 		sl_remove(c, f);
-		sl_replace_uses(c, out, src);
+		if (is_out) {
+			/* the graph output keeps its name: the stream's producer makes it */
+			for (int k = 0; k < p->nout; k++)
+				if (strcmp(p->out[k], src) == 0)
+					nash_node_set_out(p, k, out);
+			sl_replace_uses(c, src, out);
+		} else
+			sl_replace_uses(c, out, src);
 		if (t_dead)
 			sl_remove(c, t);
 		reshaped(c);
@@ -822,8 +830,10 @@ int sl_pass_layout(sl_ctx *c)
 /* The integer bias ri of an MVAU without thresholds (the classifier) as
  * one more input element that is always 1: a one-output MVAU with zero
  * weights and the threshold 0 makes the 1, StreamingConcat appends it,
- * and the bias is the last row of the weights. */
-static void bias_input(sl_ctx *c, nash_node *mv, const int64_t *ri)
+ * and the bias is the last row of the weights. With m > 1 the weights are
+ * multiplied by m and the bias row is ri m + rk: the logits z m + rk (rk
+ * in [0, m)) order as z first, then rk. */
+static void bias_input(sl_ctx *c, nash_node *mv, const int64_t *ri, int64_t m, const int64_t *rk)
 {
 	nash_graph *g = c->g;
 	const nash_tensor *xs = sl_shape(c, mv->in[0]);
@@ -849,10 +859,11 @@ static void bias_input(sl_ctx *c, nash_node *mv, const int64_t *ri)
 	nash_attr_set_ints(sc, "numInputVectors", 2, (int64_t[]){1, 1});
 	nash_attr_set_int(sc, "SIMD", 1);
 	/* the weights with the bias row */
-	int64_t lo = nash_datatype_min(w->datatype), hi = nash_datatype_max(w->datatype);
+	int64_t lo = nash_datatype_min(w->datatype) * m, hi = nash_datatype_max(w->datatype) * m;
 	for (int64_t k = 0; k < MH; k++) {
-		lo = ri[k] < lo ? ri[k] : lo;
-		hi = ri[k] > hi ? ri[k] : hi;
+		int64_t v = ri[k] * m + rk[k];
+		lo = v < lo ? v : lo;
+		hi = v > hi ? v : hi;
 	}
 	nash_datatype dt = w->datatype;
 	if (lo < nash_datatype_min(dt) || hi > nash_datatype_max(dt) || dt.kind == NASH_DT_BIPOLAR)
@@ -861,9 +872,9 @@ static void bias_input(sl_ctx *c, nash_node *mv, const int64_t *ri)
 	nash_tensor *nw = sl_param_int0(g, wn, 2, (int64_t[]){MW + 1, MH}, dt);
 	w = nash_tensor_find(g, mv->in[1]);
 	for (int64_t k = 0; k < MW * MH; k++)
-		sl_iset(nw, k, sl_iget(w, k));
+		sl_iset(nw, k, sl_iget(w, k) * m);
 	for (int64_t k = 0; k < MH; k++)
-		sl_iset(nw, MW * MH + k, ri[k]);
+		sl_iset(nw, MW * MH + k, ri[k] * m + rk[k]);
 	nash_node_set_in(mv, 0, cat);
 	nash_node_set_in(mv, 1, wn);
 	nash_attr_set_int(mv, "MW", MW + 1);
@@ -944,12 +955,58 @@ int sl_pass_classifier(sl_ctx *c)
 			intb = fabs(r) < 1e9 && fabs(r - (double)ri[k]) <= 1e-6 * fmax(1, fabs(r));
 		}
 		if (intb) {
-			bias_input(c, zp, ri);
-			same_b = 1;
+			/* What is left of the bias, b - a ri, is the float32 rounding of
+			 * the bias's product scale: below one unit, but where two classes
+			 * have the same integer logit z + ri it decides which logit is the
+			 * larger. Its order (rk: the rank of each class's rest among the
+			 * distinct ones, rests closer than double rounding being equal)
+			 * joins the integers as logits (z + ri) m + rk, so that their
+			 * argmax (lowest index on ties) is the logits' argmax, ties
+			 * included; the scale becomes a / m and the bias keys keep the
+			 * logits exact. Without room in 31 bits, the rests are dropped. */
+			double *rest = nash_alloc((size_t)K * sizeof *rest), big = 0;
+			int64_t *rk = nash_alloc((size_t)K * sizeof *rk), m = 1, maxr = 0, nd = 0;
 			for (int64_t k = 0; k < K; k++) {
-				b[k] -= a[0] * (double)ri[k];
-				same_b &= fabs(b[k]) <= 1e-6 * fabs(a[0]) * fmax(1, fabs((double)ri[k]));
+				rest[k] = b[k] - a[0] * (double)ri[k];
+				big = fmax(big, fabs(rest[k]));
+				maxr = llabs(ri[k]) > maxr ? llabs(ri[k]) : maxr;
 			}
+			double tol = 1e-12 * fabs(a[0]) * (double)(maxr > 0 ? maxr : 1);
+			/* dense ranks: count the distinct rests below rest[k] */
+			for (int64_t k = 0; k < K; k++) {
+				int64_t r = 0;
+				for (int64_t j = 0; j < K; j++) {
+					if (!(rest[j] < rest[k] - tol))
+						continue;
+					int first = 1;   /* the first class of its group of equal rests */
+					for (int64_t i = 0; i < j && first; i++)
+						first = !(fabs(rest[i] - rest[j]) <= tol);
+					r += first;
+				}
+				rk[k] = r;
+				nd = r + 1 > nd ? r + 1 : nd;
+			}
+			while (m < nd)
+				m *= 2;
+			const sl_vi *zv = sl_info(c, z);
+			double bound = zv ? (fmax(fabs((double)zv->lo), fabs((double)zv->hi)) + (double)maxr) * (double)m + (double)m
+			                  : INFINITY;
+			if (nd < 2 || !(big < 0.25 * fabs(a[0])) || !(bound < 0x1p30)) {
+				m = 1;
+				memset(rk, 0, (size_t)K * sizeof *rk);
+			}
+			bias_input(c, zp, ri, m, rk);
+			same_b = 1;
+			double a0 = a[0];
+			for (int64_t k = 0; k < K; k++) {
+				b[k] = rest[k] - a0 / (double)m * (double)rk[k];
+				a[k] = a0 / (double)m;
+				/* the order of the integers is the logits' when the rests are
+				 * ranked; else they must be equal */
+				same_b &= m > 1 || fabs(b[k]) <= 1e-6 * fabs(a0) * fmax(1, fabs((double)ri[k]));
+			}
+			free(rest);
+			free(rk);
 		}
 		free(ri);
 	}

@@ -11,6 +11,7 @@
  *                                     suite (see fixture() below)
  */
 #include "test_stream_fix.h"
+#include "hwexec/hwexec.h"
 #include "quant/quant.h"
 #include "unit.h"
 #include "hwfix.c"
@@ -209,6 +210,131 @@ static nash_graph *ties(int ratio, const char *mode)
 	return finish(g, "cat", 128, 8, 0);
 }
 
+/* A near-tie: ten 28 x 28 convolutions with zero weights (their output is
+ * 0 on every image) and a batch normalization whose channel 1 gives
+ * B = beta - mean A = 1/2 + 1.8e-8: the quantizer (scale 1) takes level 1,
+ * the float32 engine computes b = 1/2 and rounds the tie to level 0. The
+ * logits order as the levels, so the exact arithmetic predicts class 1 and the
+ * float engine class 0 on every image, as real networks do at the rare
+ * values that lie within float32 rounding of a step. */
+static nash_graph *near_tie(void)
+{
+	nash_graph *g = start("near-tie", 1, 28, 28);
+	layer(g, "c", "input.q", 1, 10, 28, 1, (int64_t[]){0, 0, 0, 0}, 2, 0);
+	float *w = nash_tensor_f32(g, "c.weight"), *ws = nash_tensor_f32(g, "c.wscale");
+	for (int i = 0; i < 10 * 28 * 28; i++)
+		w[i] = 0;
+	for (int i = 0; i < 10; i++)
+		ws[i] = 1;
+	bnorm(g, "bn", "c", 10);
+	float *gm = nash_tensor_f32(g, "bn.g"), *bt = nash_tensor_f32(g, "bn.b"), *mn = nash_tensor_f32(g, "bn.m"),
+	      *vr = nash_tensor_f32(g, "bn.v");
+	for (int i = 0; i < 10; i++)
+		gm[i] = 1, bt[i] = 0, mn[i] = 0, vr[i] = 1;
+	bt[1] = -0x1.bc299cp-1f;
+	mn[1] = -0x1.6dee72p+0f;
+	vr[1] = 0x1.17b40ep+0f;
+	quant(g, "a", "bn", 1.0, 2, 0, 0, "ROUND", "act");
+	/* the head: 8-bit identity weights, so the logits order as the levels */
+	nash_graph *h = finish(g, "a", 10, 8, 1);
+	float *fw = nash_tensor_f32(h, "fc.weight");
+	for (int i = 0; i < 100; i++)
+		fw[i] = i % 11 == 0;
+	nash_qscale_stats(fw, 1, 100, 8, 0, nash_tensor_f32(h, "fc.wscale"));
+	return h;
+}
+
+/* A network that ends in an activation quantizer: conv (8 x 8 kernel on an
+ * 8 x 8 image), BN, 2-bit act, Flatten of the 10 x 1 x 1 levels as the
+ * logits (scale 1: no Mul follows). The Flatten of the Thresholding's
+ * 1 x 1 x 10 stream goes, and the Thresholding makes the graph output. */
+static nash_graph *act_out(void)
+{
+	nash_graph *g = start("act-out", 1, 8, 8);
+	layer(g, "c", "input.q", 1, 10, 8, 1, (int64_t[]){0, 0, 0, 0}, 2, 0);
+	bnorm(g, "bn", "c", 10);
+	quant(g, "a", "bn", 1.0, 2, 0, 0, "ROUND", "act");
+	op1(g, "Flatten", "flat", "a");
+	nash_graph_add_output(g, "flat");
+	nash_err e;
+	if (nash_graph_validate(g, &e) < 0) {
+		fprintf(stderr, "test: %s\n", e.msg);
+		abort();
+	}
+	return g;
+}
+
+/* A classifier whose bias is an integer in the accumulator's unit only up
+ * to the float32 rounding of its product scale: class 0 scores x s_in s_w
+ * (weight 1 on the one pixel), class 1 scores 64 S with S = fl(s_in s_w)
+ * > s_in s_w. At x = 64 the integer logits tie, the logits do not: class 1
+ * is the larger by 64 (S - s_in s_w). */
+static nash_graph *bias_tie(float *sw_out)
+{
+	float s_in = 1.0f / 255.0f, sw = 0.01f;
+	while (!((double)(s_in * sw) > (double)s_in * (double)sw))
+		sw = nextafterf(sw, 1);
+	*sw_out = sw;
+	nash_graph *g = start("bias-tie", 1, 1, 1);
+	op1(g, "Flatten", "flat", "input.q");
+	nash_tensor *w = nash_tensor_add(g, "fc.weight", NASH_F32, 2, (int64_t[]){2, 1});
+	((float *)w->data)[0] = sw;
+	((float *)w->data)[1] = 0;
+	nash_node *q = quant(g, "fc.wq", "fc.weight", sw, 8, 1, 1, "ROUND", "weight");
+	(void)q;
+	nash_tensor *b = nash_tensor_add(g, "fc.b", NASH_F32, 1, (int64_t[]){2});
+	((float *)b->data)[0] = 0;
+	((float *)b->data)[1] = 64 * (s_in * sw);
+	nash_node *fc = nash_node_add(g, "Gemm", "fc", (const char *[]){"flat", "fc.wq", "fc.b", NULL},
+	                              (const char *[]){"fc", NULL});
+	nash_attr_set_int(fc, "transB", 1);
+	nash_graph_add_output(g, "fc");
+	nash_err e;
+	if (nash_graph_validate(g, &e) < 0) {
+		fprintf(stderr, "test: %s\n", e.msg);
+		abort();
+	}
+	return g;
+}
+
+/* The class of pixel x: the reference interpreter on the fake-quant graph
+ * and the integer executor on the streamlined one (its argmax, lowest
+ * index on ties, as nash-eval takes it). */
+static void bias_tie_case(int topk)
+{
+	float sw;
+	nash_graph *g = bias_tie(&sw), *h = nash_graph_copy(g);
+	nash_err e = {{0}};
+	nash_stream_opts o = {0};
+	o.topk = topk;
+	int rc = nash_streamline(h, &o, &e);
+	CHECK(rc == 0, "bias tie%s: streamlined (%s)", topk ? " --topk 1" : "", e.msg);
+	nash_ref *r = rc == 0 ? nash_ref_new(g, &e) : NULL;
+	nash_hwnet *hw = r ? nash_hwnet_new(h, 1, 1, &e) : NULL;
+	CHECK(hw != NULL, "bias tie: executors (%s)", e.msg);
+	for (int x = 62; hw && x <= 66; x++) {
+		uint8_t px = (uint8_t)x;
+		double in[1], lg[2];
+		const double *ip[1] = {in};
+		int64_t tk;
+		nash_ref_pixels(g, 0, &px, 1, 1, 1, in, &e);
+		nash_ref_run(r, ip, &e);
+		nash_ref_logits(r, lg, 2, &tk);
+		int want = lg[1] > lg[0];
+		nash_hwnet_run(hw, &px, 1, &e);
+		int k;
+		nash_hwout kind;
+		const int64_t *out = nash_hwnet_output(hw, &k, &kind);
+		int got = kind == NASH_HWOUT_TOPK ? (int)out[0] : out[1] > out[0];
+		CHECK(got == want && want == (x <= 64), "bias tie%s, pixel %d: integer graph class %d, logits' class %d",
+		      topk ? " --topk 1" : "", x, got, want);
+	}
+	nash_hwnet_free(hw);
+	nash_ref_free(r);
+	nash_graph_free(g);
+	nash_graph_free(h);
+}
+
 /* conv - BN - act, max-pool with a negative BN after it, residual add of
  * two branches through one shared adder quantizer, the quantized average
  * pool: the streamlining passes in one small net. */
@@ -401,6 +527,8 @@ static nash_graph *fixture(const char *name)
 	}
 	if (!strcmp(name, "ties"))
 		return ties(2, "ROUND");
+	if (!strcmp(name, "near-tie"))
+		return near_tie();
 	if (!strcmp(name, "narrow-acc")) {
 		nash_graph *g = hwfix_cybsec();
 		nash_attr_set_str(nash_node_find(g, "fc1"), "accDataType", "INT4");
@@ -436,6 +564,8 @@ int main(int argc, char **argv)
 	/* the passes, each on a graph that needs it */
 	pass_case("ties at +-(k + 1/2), scale ratio 2", ties(2, "ROUND"), "quant-to-threshold", 6);
 	pass_case("ties, scale ratio 4", ties(4, "ROUND"), "round-thresholds", 6);
+	bias_tie_case(0);
+	bias_tie_case(1);
 	pass_case("ties under FLOOR", ties(2, "FLOOR"), "round-thresholds", 0);
 	pass_case("ties under CEIL", ties(4, "CEIL"), "round-thresholds", 0);
 	pass_case("the input quantizer", ties(2, "ROUND"), "input-pixels", 4);
@@ -574,5 +704,7 @@ int main(int argc, char **argv)
 		mo.search = 1;
 		expect_error("a supernet", nash_model_build(&mo, &e), "(Choice): a supernet", "derive");
 	}
+	/* last: its random weights would move the other graphs' */
+	pass_case("an activation quantizer makes the logits", act_out(), "layout", 6);
 	UNIT_DONE();
 }
