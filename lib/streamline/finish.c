@@ -314,7 +314,7 @@ static int annotate_mvau(sl_ctx *c, nash_node *n)
 			int64_t nt = nash_tensor_numel(t);
 			int64_t *q = nash_alloc((size_t)nt * sizeof *q);
 			for (int64_t k = 0; k < nt; k++) {
-				int64_t v = sl_iget(t, k) + mw;
+				int64_t v = nash_tensor_int(t, k) + mw;
 				q[k] = v >= 0 ? (v + 1) / 2 : -((-v) / 2);
 			}
 			char *tn = nash_strfmt("%s.T.xnor", n->name);
@@ -338,7 +338,7 @@ static int annotate_mvau(sl_ctx *c, nash_node *n)
 			return sl_fail(c, n, "thresholds %s are not integers", n->in[2]);
 		int64_t nt = nash_tensor_numel(t);
 		for (int64_t k = 0; k < nt; k++) {
-			int64_t v = sl_iget(t, k);
+			int64_t v = nash_tensor_int(t, k);
 			lo = v < lo ? v : lo;
 			hi = v > hi ? v : hi;
 		}
@@ -371,7 +371,7 @@ static int annotate_mvau(sl_ctx *c, nash_node *n)
 	if (w->dtype == NASH_F32)
 		return sl_fail(c, n, "weights %s are stored as floats", w->name);
 	for (int64_t k = 0; k < nw; k++) {
-		int64_t v = sl_iget(w, k);
+		int64_t v = nash_tensor_int(w, k);
 		if (v < lo_w || v > hi_w || (w->datatype.kind == NASH_DT_BIPOLAR && v == 0))
 			return sl_fail(c, n, "weight %lld is outside its datatype %s", (long long)v,
 			               nash_datatype_name(w->datatype, a));

@@ -360,7 +360,7 @@ int sl_pass_conv(sl_ctx *c)
 			w = nash_tensor_find(g, n->in[1]);
 			for (int64_t k = 0; k < K; k++)
 				for (int64_t o = 0; o < N; o++)
-					sl_iset(mt, k * N + o, sl_iget(w, tb ? o * K + k : k * N + o));
+					sl_iset(mt, k * N + o, nash_tensor_int(w, tb ? o * K + k : k * N + o));
 			sl_wsums_alias(c, wn, 'm', n->in[1], tb ? 'g' : 'G');
 			saved sv;
 			emitter em;
@@ -413,7 +413,7 @@ int sl_pass_conv(sl_ctx *c)
 					for (int64_t ky = 0; ky < KH; ky++)
 						for (int64_t kx = 0; kx < KW; kx++)
 							sl_iset(mt, ((ky * KW + kx) * C + ci) * M + o,
-							        sl_iget(w, ((o * C + ci) * KH + ky) * KW + kx));
+							        nash_tensor_int(w, ((o * C + ci) * KH + ky) * KW + kx));
 		sl_wsums_alias(c, wn, 'm', n->in[1], 'c');
 		int direct = KH == 1 && KW == 1 && s[0] == 1 && s[1] == 1 && !p[0] && !p[1] && !p[2] && !p[3];
 		saved sv;
@@ -872,7 +872,7 @@ static void bias_input(sl_ctx *c, nash_node *mv, const int64_t *ri, int64_t m, c
 	nash_tensor *nw = sl_param_int0(g, wn, 2, (int64_t[]){MW + 1, MH}, dt);
 	w = nash_tensor_find(g, mv->in[1]);
 	for (int64_t k = 0; k < MW * MH; k++)
-		sl_iset(nw, k, sl_iget(w, k) * m);
+		sl_iset(nw, k, nash_tensor_int(w, k) * m);
 	for (int64_t k = 0; k < MH; k++)
 		sl_iset(nw, MW * MH + k, ri[k] * m + rk[k]);
 	nash_node_set_in(mv, 0, cat);

@@ -342,14 +342,14 @@ int sl_pass_weights(sl_ctx *c)
 					int64_t k = (o * M + m) * inner + j, q;
 					double x = it && k % 61 ? 0 : wv ? wv[k] : (double)wf[k];
 					if (it && k % 61)
-						q = sl_iget(it, k);
+						q = nash_tensor_int(it, k);
 					else if (qp.bipolar)
 						q = x >= 0 ? 1 : -1;
 					else {
 						double v = round ? rint(x / s + qp.zeropt) : roundm(x / s + qp.zeropt, qp.rounding);
 						q = (int64_t)(v < qp.lo ? qp.lo : v > qp.hi ? qp.hi : v);
 					}
-					if (it && k % 61 == 0 && sl_iget(it, k) != q && stale < 0)
+					if (it && k % 61 == 0 && nash_tensor_int(it, k) != q && stale < 0)
 						stale = k;
 					sl_iset(qt, k, q);
 				}
@@ -360,8 +360,8 @@ int sl_pass_weights(sl_ctx *c)
 			free(S);
 			free(wn);
 			return sl_fail(c, q, "its integer export %s is stale (element %lld is %lld, the quantizer gives %lld): "
-			               "refresh it with nash-quant --export", itn, (long long)stale, (long long)sl_iget(it, stale),
-			               (long long)sl_iget(qt, stale));
+			               "refresh it with nash-quant --export", itn, (long long)stale, (long long)nash_tensor_int(it, stale),
+			               (long long)nash_tensor_int(qt, stale));
 		}
 		double alpha = conv ? 1 : nash_attr_float(n, "alpha", 1), beta = conv ? 1 : nash_attr_float(n, "beta", 1);
 		for (int64_t m = 0; m < M; m++)
@@ -1483,7 +1483,7 @@ int sl_pass_round(sl_ctx *c)
 		if (!was_float && keep == steps && ob == nash_attr_float(n, "out_bias", 0)) {
 			changed = 0;
 			for (int64_t k = 0; k < rows * keep && !changed; k++)
-				changed = q[k] != sl_iget(tt, k);
+				changed = q[k] != nash_tensor_int(tt, k);
 		} else
 			changed = 1;
 		/* identity on the input range: the node goes */

@@ -33,18 +33,6 @@ nash_tensor *sl_param_f64(nash_graph *g, const char *name, int ndim, const int64
 /* Create an integer parameter of datatype dt (storage from dt). */
 nash_tensor *sl_param_int(nash_graph *g, const char *name, int ndim, const int64_t *shape, const int64_t *vals,
                           nash_datatype dt);
-/* Elements of an integer (or float) parameter, by index. */
-static inline int64_t sl_iget(const nash_tensor *t, int64_t i)
-{
-	switch (t->dtype) {
-	case NASH_I8: return ((const int8_t *)t->data)[i];
-	case NASH_U8: return ((const uint8_t *)t->data)[i];
-	case NASH_I16: return ((const int16_t *)t->data)[i];
-	case NASH_I32: return ((const int32_t *)t->data)[i];
-	case NASH_I64: return ((const int64_t *)t->data)[i];
-	default: return (int64_t)((const float *)t->data)[i];
-	}
-}
 static inline void sl_iset(nash_tensor *t, int64_t i, int64_t v)
 {
 	switch (t->dtype) {

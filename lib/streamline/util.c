@@ -281,7 +281,7 @@ const sl_wsum *sl_wsums(sl_ctx *c, const char *w, char role)
 	double *v = isint ? NULL : sl_tensor_f64(t);
 	for (int64_t r = 0; r < rows; r++)
 		for (int64_t q = 0; q < cols; q++) {
-			double x = isint ? (double)sl_iget(t, r * cols + q) : v[r * cols + q];
+			double x = isint ? (double)nash_tensor_int(t, r * cols + q) : v[r * cols + q];
 			int64_t o = by_col ? q : r;
 			if (x > 0)
 				s.pos[o] += x;
