@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""badinput.py CASE < good.nash > bad.nash
+
+Makes the broken inputs of the bad-input matrix (tests/95-badinput.bats)
+from a good stream, reproducibly:
+
+  empty          no bytes at all
+  truncated      the first record cut in the middle
+  random         4 KiB of seeded random bytes
+  newer          the first record claims format version 99
+  missing        a parameter tensor a node reads is removed
+  shape          a weight tensor one row longer than its node expects
+  nan            a NaN in the first float parameter (or an integer weight
+                 turned into float32 holding a NaN)
+  unknown-kind   a record of a kind no tool knows, then the good stream
+"""
+import random
+import struct
+import sys
+
+import msgpack
+
+
+def records(data):
+    u = msgpack.Unpacker(raw=False, strict_map_key=False)
+    u.feed(data)
+    return list(u)
+
+
+def params(g):
+    """(node, input index, tensor name) for every input that has data."""
+    t = g.get("tensors", {})
+    for n in g.get("nodes", []):
+        for i, name in enumerate(n.get("in", [])):
+            if name in t and t[name].get("data") is not None:
+                yield n, i, name
+
+
+SIZES = {"float32": 4, "int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8}
+
+
+def main():
+    case = sys.argv[1]
+    out = sys.stdout.buffer
+    if case == "empty":
+        return
+    data = sys.stdin.buffer.read()
+    if case == "random":
+        r = random.Random(12345)
+        out.write(bytes(r.getrandbits(8) for _ in range(4096)))
+        return
+    if case == "truncated":
+        first = msgpack.packb(records(data)[0], use_bin_type=True)
+        out.write(first[: len(first) // 2])
+        return
+    if case == "unknown-kind":
+        out.write(msgpack.packb({"nash": 1, "kind": "lab-notebook", "text": "kept"}, use_bin_type=True))
+        out.write(data)
+        return
+    recs = records(data)
+    g = recs[0]
+    if case == "newer":
+        g["nash"] = 99
+    elif case == "missing":
+        _, _, name = next(params(g))
+        del g["tensors"][name]
+    elif case == "shape":
+        for n, i, name in params(g):
+            if n["op"] in ("Conv", "Gemm", "MVAU") and i == 1:
+                t = g["tensors"][name]
+                row = len(t["data"]) // t["shape"][0]
+                t["shape"][0] += 1
+                t["data"] = bytes(t["data"]) + bytes(row)
+                break
+        else:
+            sys.exit("badinput.py: no weight tensor to reshape")
+    elif case == "nan":
+        for _, _, name in params(g):
+            t = g["tensors"][name]
+            if t.get("dtype") == "float32":
+                t["data"] = struct.pack("<f", float("nan")) + bytes(t["data"])[4:]
+                break
+        else:
+            _, _, name = next(params(g))
+            t = g["tensors"][name]
+            n = len(t["data"]) // SIZES[t["dtype"]]
+            t["dtype"] = "float32"
+            t["data"] = struct.pack("<f", float("nan")) * n
+    else:
+        sys.exit("badinput.py: unknown case " + case)
+    for r in recs:
+        out.write(msgpack.packb(r, use_bin_type=True))
+
+
+if __name__ == "__main__":
+    main()
