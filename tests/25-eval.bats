@@ -202,6 +202,10 @@ py() { python3 -c "import sys; v = $1; assert v, v" ; }
 	assert_equal "${#lines[@]}" 11
 	nash-gen tfc > untrained.nash
 	nash-eval --compare untrained.nash tfc.nash | nash-dump --meta eval.compare
+	nash-quant --preset w2a2 < tfc.nash \
+		| nash-train --limit 2000 --epochs 2 --lr 0.02 > q.nash
+	nash-stream < q.nash > hw.nash
+	nash-eval --limit 2000 --compare q.nash hw.nash | nash-dump --meta eval
 	nash-gen tfc | nash-train --val-split 0.1 --limit 2000 --epochs 2 > v.nash
 	nash-eval --split val --val-split 0.1 --limit 2000 v.nash | nash-dump
 }
