@@ -36,6 +36,21 @@ def params(g):
                 yield n, i, name
 
 
+def weights(g):
+    """Weight tensors with data of Conv/Gemm/MVAU nodes, also when a
+    quantizer sits between the float weight and its consumer."""
+    t = g.get("tensors", {})
+    prod = {o: n for n in g.get("nodes", []) for o in n.get("out", [])}
+    for n in g.get("nodes", []):
+        if n["op"] not in ("Conv", "Gemm", "MVAU") or len(n.get("in", [])) < 2:
+            continue
+        name = n["in"][1]
+        if name not in t and name in prod and prod[name]["op"].endswith("Quant"):
+            name = prod[name]["in"][0]
+        if name in t and t[name].get("data") is not None:
+            yield name
+
+
 SIZES = {"float32": 4, "int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8}
 
 
@@ -65,9 +80,9 @@ def main():
         _, _, name = next(params(g))
         del g["tensors"][name]
     elif case == "shape":
-        for n, i, name in params(g):
-            if n["op"] in ("Conv", "Gemm", "MVAU") and i == 1:
-                t = g["tensors"][name]
+        for name in weights(g):
+            t = g["tensors"][name]
+            if t.get("shape"):
                 row = len(t["data"]) // t["shape"][0]
                 t["shape"][0] += 1
                 t["data"] = bytes(t["data"]) + bytes(row)
