@@ -13,11 +13,29 @@ const char *tool_name = "nash";
 int tool_quiet;
 int tool_progress;
 
+/* At a successful exit, text still buffered for stdout (help, --list,
+ * tables) must reach it: a full disk turns exit 0 into one line and 1. */
+static void flush_stdout(int status, void *arg)
+{
+	(void)arg;
+	if (status != 0)
+		return;
+	errno = 0;
+	int bad = ferror(stdout);
+	if (fflush(stdout) != 0 || bad) {
+		int err = errno;
+		fprintf(stderr, "%s: stdout: write error%s%s\n", tool_name, err ? ": " : "",
+		        err ? strerror(err) : "");
+		_exit(1);
+	}
+}
+
 void tool_init(const char *name, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
 	tool_name = name;
+	on_exit(flush_stdout, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	nash_pipe_widen(1);
 	tool_progress = isatty(2);
