@@ -198,3 +198,70 @@ row() { # TOOL STAGE KIND OUTFILE ARGS...
 	[ "$(wc -l <table)" -eq 10 ]
 	! grep -q FAIL table
 }
+
+# Limits: absurd sizes are refused from the record's header or the shapes,
+# before anything that big is allocated (the tools run under a 2 GB
+# address-space cap, so a large allocation would abort them).
+limited_run() { # CMD... (stdin from the caller)
+	run --separate-stderr bash -c 'ulimit -v 2000000; exec "$@"' _ "$@"
+}
+
+@test "limits: 10^15 elements, deep nesting, huge counts, huge inferred shapes are refused before allocation" {
+	/usr/bin/python3 - <<'PY'
+import msgpack
+def load(f):
+    return next(msgpack.Unpacker(open(f, "rb"), raw=False, strict_map_key=False))
+def save(f, g):
+    open(f, "wb").write(msgpack.packb(g, use_bin_type=True))
+g = load("tfc-float.nash")
+t = g["tensors"]["fc0.weight"]
+t["shape"] = [10**15]
+del t["data"]
+save("lim-numel.nash", g)
+g = load("tfc-float.nash")
+v = "bottom"
+for _ in range(40):
+    v = [v]
+g["meta"]["deep"] = v
+save("lim-deep.nash", g)
+# a map claiming 2^32-1 pairs, a bin claiming 4 GB
+open("lim-count.nash", "wb").write(b"\xdf\xff\xff\xff\xff" + b"\xa4nash\x01" * 100)
+open("lim-bin.nash", "wb").write(b"\x82\xa4nash\x01\xa4data\xc6\xff\xff\xff\xf0" + bytes(1000))
+# pads of 10^5: the first conv's output would be 4x200026x200026
+g = load("r18-float.nash")
+for n in g["nodes"]:
+    if n["op"] == "Conv":
+        n["attr"]["pads"] = [100000] * 4
+        break
+save("lim-pads.nash", g)
+# pads of 10^4: within the element limit, but 1.6 TB at batch 256
+for n in g["nodes"]:
+    if n["op"] == "Conv":
+        n["attr"]["pads"] = [10000] * 4
+        break
+save("lim-mem.nash", g)
+PY
+	local c tool
+	for c in numel deep count bin pads; do
+		for tool in nash-dump nash-quant nash-eval nash-stream nash-est; do
+			limited_run $tool lim-$c.nash
+			assert_error_line $tool
+		done
+	done
+	limited_run nash-dump lim-numel.nash
+	[[ "$stderr" == *"tensor fc0.weight: shape dimension 0 is 1000000000000000, over the limit" ]]
+	limited_run nash-dump lim-deep.nash
+	[[ "$stderr" == *"nested deeper than 24 levels" ]]
+	limited_run nash-dump lim-count.nash
+	[[ "$stderr" == *"over the limit"* ]]
+	limited_run nash-dump lim-bin.nash
+	[[ "$stderr" == *"size over the limit"* ]]
+	limited_run nash-dump lim-pads.nash
+	[[ "$stderr" == *"node stem.conv: output stem.conv would be 4x200026x200026, over the limit of 4294967296 elements" ]]
+	# the executors refuse a graph whose tensors cannot fit in memory
+	for tool in nash-eval nash-train; do
+		limited_run $tool --data fashion-mnist --limit 8 -q lim-mem.nash
+		assert_error_line $tool
+		[[ "$stderr" == *"tensor stem.conv alone needs"*"GB at batch"*"more than this machine's"* ]]
+	done
+}
