@@ -20,7 +20,9 @@
 #   unknown-kind  exit 0, the unknown record passed on byte for byte
 #                 (tools that write a stream) or ignored (table output)
 #
-# Never a signal death (exit > 128), never anything on stdout on a failure,
+# nash-onnx import gets the same cases made from a QONNX export of each net
+# (badinput.py --onnx; its "unknown kind" is an unknown op, refused by
+# name). Never a signal death (exit > 128), never anything on stdout on a failure,
 # never an output file left behind (-o of nash-hls and nash-onnx). The last
 # test prints the tools x cases table (make check VERBOSE=1 shows it):
 #
@@ -51,6 +53,13 @@ setup_file() {
 				[ "$c" = good ] && continue
 				/usr/bin/python3 "$bad" "$c" <$net-$stage.nash >$net-$stage-$c.nash
 			done
+		done
+		# QONNX models for nash-onnx import, broken alike
+		nash-onnx export -o $net.onnx -q $net-qat.nash >/dev/null
+		cp $net.onnx $net-onnx-good.onnx
+		for c in $CASES; do
+			[ "$c" = good ] && continue
+			/usr/bin/python3 "$bad" --onnx "$c" <$net.onnx >$net-onnx-$c.onnx
 		done
 	done
 	: >table
@@ -187,6 +196,45 @@ row() { # TOOL STAGE KIND OUTFILE ARGS...
 	TAG=--pass row nash-pareto est stream t.tsv --pass -o t.tsv -q
 }
 
+# nash-onnx import reads ONNX files: the same cases, where an unknown op
+# (ONNX has no records to pass on) is refused by name
+@test "nash-onnx import x bad files" {
+	local c net line r res fails="" status stderr
+	line=$(printf '%-19s' "nash-onnx import")
+	for c in $CASES; do
+		res=ok
+		for net in tfc r18; do
+			r=ok
+			status=0
+			nash-onnx import -q $net-onnx-$c.onnx >out.bin 2>err.txt || status=$?
+			stderr=$(cat err.txt)
+			if [ "$c" = good ]; then
+				[ "$status" -eq 0 ] && [ -s out.bin ] || r="exit $status: $stderr"
+			elif [ "$status" -ne 1 ] || [ "$(grep -c . err.txt)" -ne 1 ] ||
+				[[ "$stderr" != "nash-onnx: $net-onnx-$c.onnx: "* ]] || [ -s out.bin ]; then
+				r="exit $status: $stderr"
+			else
+				case $c in
+				empty) [[ "$stderr" == *"empty file"* ]] || r="unclear: $stderr" ;;
+				truncated | random) [[ "$stderr" == *"not an ONNX model"* ]] || r="unclear: $stderr" ;;
+				newer) [[ "$stderr" == *"opset 99"* ]] || r="unclear: $stderr" ;;
+				missing) [[ "$stderr" == *"not defined"* ]] || r="unclear: $stderr" ;;
+				shape) [[ "$stderr" == *"expected"* ]] || r="unclear: $stderr" ;;
+				nan) [[ "$stderr" == *"NaN"* ]] || r="unclear: $stderr" ;;
+				unknown-kind) [[ "$stderr" == *"unsupported op NoSuchOp"* ]] || r="unclear: $stderr" ;;
+				esac
+			fi
+			if [ "$r" != ok ]; then
+				res=FAIL
+				fails+="nash-onnx import $net $c: $r"$'\n'
+			fi
+		done
+		line+=" $(printf "%-${#c}s" $res)"
+	done
+	echo "$line" >>table
+	[ -z "$fails" ] || { printf '%s' "$fails" >&2; return 1; }
+}
+
 @test "the matrix table: every tool x every case ok" {
 	local hdr
 	hdr=$(printf '%-19s' tool)
@@ -195,7 +243,7 @@ row() { # TOOL STAGE KIND OUTFILE ARGS...
 		echo "$hdr"
 		cat table
 	} | sed 's/^/# /' >&3
-	[ "$(wc -l <table)" -eq 10 ]
+	[ "$(wc -l <table)" -eq 11 ]
 	! grep -q FAIL table
 }
 

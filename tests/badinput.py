@@ -1,5 +1,6 @@
 #!/usr/bin/python3
 """badinput.py CASE < good.nash > bad.nash
+   badinput.py --onnx CASE < good.onnx > bad.onnx
 
 Makes the broken inputs of the bad-input matrix (tests/95-badinput.bats)
 from a good stream, reproducibly:
@@ -13,6 +14,12 @@ from a good stream, reproducibly:
   nan            a NaN in the first float parameter (or an integer weight
                  turned into float32 holding a NaN)
   unknown-kind   a record of a kind no tool knows, then the good stream
+
+With --onnx the same cases break a QONNX model for nash-onnx import
+(python3-onnx): newer claims opset 99, missing drops the first
+initializer, shape adds an output channel to the first float weight, nan
+puts a NaN in the first float initializer, unknown-kind renames the second
+node's op to one nobody knows.
 """
 import random
 import struct
@@ -54,7 +61,54 @@ def weights(g):
 SIZES = {"float32": 4, "int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8}
 
 
+def onnx_case(case):
+    import copy
+
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    data = sys.stdin.buffer.read()
+    out = sys.stdout.buffer
+    if case == "empty":
+        return
+    if case == "truncated":
+        out.write(data[: len(data) // 2])
+        return
+    if case == "random":
+        r = random.Random(12345)
+        out.write(bytes(r.getrandbits(8) for _ in range(4096)))
+        return
+    m = onnx.ModelProto()
+    m.ParseFromString(data)
+    g = m.graph
+    if case == "newer":
+        for o in m.opset_import:
+            if o.domain in ("", "ai.onnx"):
+                o.version = 99
+    elif case == "missing":
+        del g.initializer[0]
+    elif case in ("shape", "nan"):
+        for i, t in enumerate(g.initializer):
+            a = numpy_helper.to_array(t).copy()
+            if case == "shape" and a.ndim >= 2 and a.dtype == np.float32:
+                a = np.concatenate([a, a[:1]], 0)
+            elif case == "nan" and a.dtype == np.float32 and a.size > 1:
+                a.flat[0] = np.nan
+            else:
+                continue
+            g.initializer[i].CopyFrom(numpy_helper.from_array(a, t.name))
+            break
+    elif case == "unknown-kind":
+        g.node[1].op_type = "NoSuchOp"
+    else:
+        sys.exit("badinput.py: unknown case " + case)
+    out.write(m.SerializeToString())
+
+
 def main():
+    if sys.argv[1] == "--onnx":
+        return onnx_case(sys.argv[2])
     case = sys.argv[1]
     out = sys.stdout.buffer
     if case == "empty":
