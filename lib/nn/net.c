@@ -967,11 +967,14 @@ nash_net *nash_net_new(nash_graph *g, const nash_net_opts *o, nash_err *e)
 		return nash_fail(e, "graph %s: unknown relaxation %d", g->name, (int)o->relax), NULL;
 	if (nash_graph_validate(g, e) < 0)
 		return NULL;
-	/* a graph whose largest tensor at this batch cannot fit in memory is an
-	 * error to report, not an allocation that aborts the process */
+	/* a graph whose largest activation at this batch cannot fit in memory
+	 * is an error to report, not an allocation that aborts the process
+	 * (parameters, which hold data, are not per image) */
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
 	for (int i = 0; i < g->ntensors && pages > 0 && psize > 0; i++) {
 		const nash_tensor *t = g->tensors[i];
+		if (t->data)
+			continue;
 		double need = (double)nash_tensor_numel(t) * (double)o->batch * sizeof(float);
 		if (need > (double)pages * (double)psize)
 			return nash_fail(e, "graph %s: tensor %s alone needs %.3g GB at batch %d, more than this machine's %.3g GB",
