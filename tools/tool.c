@@ -30,10 +30,14 @@ static void flush_stdout(int status, void *arg)
 	}
 }
 
+static char **tool_argv;
+static int tool_argc;
+
 void tool_init(const char *name, int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	tool_argc = argc;
+	tool_argv = argv;
+	opterr = 0;  /* tool_std_option names a bad option in our one line */
 	tool_name = name;
 	on_exit(flush_stdout, NULL);
 	signal(SIGPIPE, SIG_DFL);
@@ -153,7 +157,10 @@ int tool_std_option(int c, const char *help)
 	case OPT_VERSION: tool_version();
 	case OPT_QUIET: tool_quiet = 1; tool_progress = 0; return 1;
 	case OPT_PROGRESS: tool_progress = 1; return 1;
-	case '?': die_usage("unknown or incomplete option");
+	case '?':
+		if (tool_argv && optind > 0 && optind <= tool_argc)
+			die_usage("option '%s' is unknown or misses its argument", tool_argv[optind - 1]);
+		die_usage("unknown or incomplete option");
 	default: return 0;
 	}
 }
