@@ -146,4 +146,10 @@ check-asan:
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g" \
 		SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
-.PHONY: fuzz check-asan
+
+# The whole pipeline (gen | quant | train one step | stream | est | hls |
+# pareto), every tool under valgrind memcheck with full leak checking.
+check-valgrind: $(DEPS_OK) $(TOOLS) stage
+	@command -v valgrind >/dev/null || { echo "make check-valgrind needs valgrind (apt-get install valgrind)"; exit 1; }
+	@PATH=$(STAGE)/usr/bin:$$PATH NASH_SHARE=$(STAGE)/usr/share/nash nice sh tests/valgrind-pipeline.sh
+.PHONY: fuzz check-asan check-valgrind

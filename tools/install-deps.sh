@@ -9,7 +9,7 @@ set -eu
 PKGS="make gcc g++ pkg-config
 libmsgpack-dev libarchive-dev libdnnl-dev
 libprotobuf-c-dev protobuf-c-compiler libonnx-dev python3-onnx
-gnuplot-nox bats bats-assert bats-support parallel
+gnuplot-nox bats bats-assert bats-support parallel python3-msgpack
 dataset-fashion-mnist"
 
 missing=""

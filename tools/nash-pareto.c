@@ -185,12 +185,23 @@ static void read_graphs(char **files, int n)
 static void read_tsv(const char *file)
 {
 	nash_err e = {{0}};
-	if (opt.pass)
-		die_usage("--pass copies a graph stream, but %s is a TSV table", strcmp(file, "-") ? file : "stdin");
+	const char *label = strcmp(file, "-") ? file : "stdin";
 	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
 	if (!f)
 		die("%s: %s", file, strerror(errno));
-	long rows = nash_pareto_read_tsv(&set, f, strcmp(file, "-") ? file : "stdin", &e);
+	if (opt.pass) {
+		/* a table is a usage error; bytes that are no table either are bad data */
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t len = getline(&line, &cap, f);
+		for (ssize_t k = 0; k < len; k++) {
+			unsigned char c = (unsigned char)line[k];
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+				die("%s:1: binary data (byte 0x%02x): neither a TSV table nor a nash stream", label, c);
+		}
+		die_usage("--pass copies a graph stream, but %s is a TSV table", label);
+	}
+	long rows = nash_pareto_read_tsv(&set, f, label, &e);
 	if (f != stdin)
 		fclose(f);
 	if (rows < 0)

@@ -359,8 +359,10 @@ int nash_read_graphs_file(const char *path, nash_graph ***out, nash_err *e);
 
 /* ----------------------------------------------------------- files, misc */
 
-/* Write data to path atomically: a temporary file in the same directory,
- * fsync, rename. Nothing is left behind on failure. A path naming a
+/* Write data to path atomically: an unnamed temporary file in the same
+ * directory (O_TMPFILE; a named one where the file system cannot), fsync,
+ * link, rename. Nothing is left behind on failure, nor (but in the instant
+ * between link and rename) when the process is killed. A path naming a
  * device or FIFO (/dev/null, /dev/full) is written in place instead; a
  * symbolic link is followed, so the file it names is replaced. */
 int nash_write_file_atomic(const char *path, const void *data, size_t n,

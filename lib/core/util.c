@@ -220,6 +220,50 @@ static int write_in_place(const char *path, const void *data, size_t n, nash_err
 	return 0;
 }
 
+/* The data in an unnamed file (O_TMPFILE) of path's directory, then linked
+ * to a temporary name and renamed over path: a kill while writing leaves
+ * nothing behind. 1 when this file system or kernel cannot (fall back). */
+static int write_unnamed(const char *path, const void *data, size_t n, nash_err *e)
+{
+	const char *sl = strrchr(path, '/');
+	char *dir = sl ? nash_strfmt("%.*s", (int)(sl == path ? 1 : sl - path), path) : nash_strdup(".");
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	free(dir);
+	if (fd < 0) {
+		if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+			return 1;
+		return nash_fail(e, "%s: cannot create: %s", path, strerror(errno));
+	}
+	if (nash_write_all(fd, data, n, e) < 0 || fsync(fd) < 0) {
+		if (!e || !e->msg[0] || strncmp(e->msg, "write", 5) != 0)
+			nash_fail(e, "%s: %s", path, strerror(errno));
+		else
+			nash_err_prefix(e, "%s: ", path);
+		close(fd);
+		return -1;
+	}
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	char *tmp = nash_tmp_path(path);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0) {
+		int err = errno;
+		close(fd);
+		free(tmp);
+		if (err == ENOENT)  /* no /proc: the named temporary file then */
+			return 1;
+		return nash_fail(e, "%s: cannot create: %s", path, strerror(err));
+	}
+	int rc = 0;
+	if (close(fd) < 0)
+		rc = nash_fail(e, "%s: %s", path, strerror(errno));
+	else if (rename(tmp, path) < 0)
+		rc = nash_fail(e, "%s: cannot rename into place: %s", path, strerror(errno));
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
 int nash_write_file_atomic(const char *path, const void *data, size_t n,
                            nash_err *e)
 {
@@ -238,6 +282,9 @@ int nash_write_file_atomic(const char *path, const void *data, size_t n,
 		free(real);
 		return rc;
 	}
+	int un = write_unnamed(path, data, n, e);
+	if (un <= 0)
+		return un;
 	char *tmp = nash_tmp_path(path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {

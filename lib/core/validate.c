@@ -202,6 +202,17 @@ int nash_graph_infer(nash_graph *g, nash_err *e)
 			rc = -1;
 			break;
 		}
+		/* absurd attributes (pads, strides, a Reshape) must not reach an
+		 * executor that allocates the tensor */
+		for (int k = 0; k < n->nout && rc == 0; k++) {
+			int64_t numel = nash_shape_numel(oshape[k].ndim, oshape[k].d);
+			if (numel < 0 || numel > NASH_MAX_NUMEL)
+				rc = nash_fail(e, "graph %s: node %s: output %s would be %s, over the limit of %lld elements",
+				               g->name, n->name, n->out[k], nash_shape_str(oshape[k].ndim, oshape[k].d, a),
+				               (long long)NASH_MAX_NUMEL);
+		}
+		if (rc)
+			break;
 		for (int k = 0; k < n->nout; k++) {
 			nash_tensor *t = nash_tensor_find(g, n->out[k]);
 			if (t && t->data) {

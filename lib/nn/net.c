@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define T(id) (&net->t[id])
 
@@ -966,6 +967,20 @@ nash_net *nash_net_new(nash_graph *g, const nash_net_opts *o, nash_err *e)
 		return nash_fail(e, "graph %s: unknown relaxation %d", g->name, (int)o->relax), NULL;
 	if (nash_graph_validate(g, e) < 0)
 		return NULL;
+	/* a graph whose largest activation at this batch cannot fit in memory
+	 * is an error to report, not an allocation that aborts the process
+	 * (parameters, which hold data, are not per image) */
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	for (int i = 0; i < g->ntensors && pages > 0 && psize > 0; i++) {
+		const nash_tensor *t = g->tensors[i];
+		if (t->data)
+			continue;
+		double need = (double)nash_tensor_numel(t) * (double)o->batch * sizeof(float);
+		if (need > (double)pages * (double)psize)
+			return nash_fail(e, "graph %s: tensor %s alone needs %.3g GB at batch %d, more than this machine's %.3g GB",
+			                 g->name, t->name, need / 1e9, o->batch, (double)pages * (double)psize / 1e9),
+			       NULL;
+	}
 	nash_net *net = nash_alloc(sizeof *net);
 	net->g = g;
 	net->o = *o;

@@ -333,6 +333,14 @@ long nash_pareto_read_tsv(nash_pareto_set *s, FILE *f, const char *label, nash_e
 			line[--len] = 0;
 		if (len == 0 || line[0] == '#')
 			continue;
+		for (ssize_t k = 0; k < len; k++) {
+			unsigned char c = (unsigned char)line[k];
+			if ((c < 0x20 && c != '\t') || c == 0x7f) {
+				nash_fail(e, "%s:%ld: binary data (byte 0x%02x): neither a TSV table nor a nash stream",
+				          label, lineno, c);
+				goto out;
+			}
+		}
 		if (nh < 0) {
 			hline = nash_strdup(line);
 			nh = split(hline, &hdr, &hcap);

@@ -331,7 +331,21 @@ int nash_pareto_plot(const nash_plot *p, nash_err *e)
 			close(fd);
 		goto fail;
 	}
+	/* gnuplot exits 0 when its writes fail (a full disk): the file must
+	 * end as its format does */
+	char tail[65] = "";
+	off_t at = sb.st_size > 64 ? sb.st_size - 64 : 0;
+	ssize_t got = pread(fd, tail, 64, at);
 	close(fd);
+	tail[got > 0 ? got : 0] = 0;
+	int whole = fmt == NASH_PLOT_PNG ? got >= 8 && memcmp(tail + got - 8, "IEND", 4) == 0
+	          : fmt == NASH_PLOT_SVG ? memmem(tail, got > 0 ? (size_t)got : 0, "</svg>", 6) != NULL
+	          : memmem(tail, got > 0 ? (size_t)got : 0, "%%EOF", 5) != NULL;
+	if (!whole) {
+		nash_fail(e, "cannot write plot %s: gnuplot's output is cut short (%lld bytes; disk full?)", p->path,
+		          (long long)sb.st_size);
+		goto fail;
+	}
 	if (rename(out, p->path) < 0) {
 		nash_fail(e, "cannot write plot %s: cannot rename into place: %s", p->path, strerror(errno));
 		goto fail;

@@ -234,6 +234,17 @@ int main(void)
 		nash_graph_free(q);
 	}
 
+	/* an inferred tensor over the limit (pads of 10^5 make the conv output
+	 * 4x100003x100003) is refused by validation, before any executor
+	 * allocates it */
+	{
+		nash_graph *q = small();
+		nash_attr_set_ints(q->nodes[0], "pads", 4, (int64_t[]){100000, 100000, 100000, 100000});
+		CHECK(nash_graph_validate(q, &e) < 0 && strstr(e.msg, "node conv") && strstr(e.msg, "over the limit"),
+		      "huge inferred shape refused: %s", e.msg);
+		nash_graph_free(q);
+	}
+
 	/* validation errors */
 	{
 		nash_graph *q = small();

@@ -80,6 +80,16 @@ static void write_idx(const char *dir, const char *prefix, int n, int h, int w, 
 	free(bl);
 }
 
+/* Strings made for one call, freed at the end. */
+static char *kept_s[16];
+static int nkept;
+static char *kept(char *s)
+{
+	if (nkept < 16)
+		kept_s[nkept++] = s;
+	return s;
+}
+
 static char *mkdir_tmp(const char *name)
 {
 	char *p = nash_strfmt("%s/%s", tmpdir, name);
@@ -155,7 +165,7 @@ static void test_idx(void)
 	nash_err e = {{0}};
 	nash_dataset *a = nash_dataset_load(raw, 0, 0, 1, &e);
 	CHECK(a != NULL, "raw IDX directory loads: %s", e.msg);
-	nash_dataset *b = nash_dataset_load(nash_strfmt("mnist:%s", gz), 0, 0, 1, &e);
+	nash_dataset *b = nash_dataset_load(kept(nash_strfmt("mnist:%s", gz)), 0, 0, 1, &e);
 	CHECK(b != NULL, "gzip IDX directory loads as mnist: %s", e.msg);
 	if (!a || !b)
 		return;
@@ -163,7 +173,7 @@ static void test_idx(void)
 	CHECK(!strcmp(a->name, "idx") && !strcmp(b->name, "mnist"), "names %s %s", a->name, b->name);
 	CHECK(b->classes == 10 && a->classes == 10, "classes: mnist 10, idx from the labels (%d)", a->classes);
 	CHECK(!a->flip && !b->flip, "no flips for digits");
-	nash_dataset *f = nash_dataset_load(nash_strfmt("fashion-mnist:%s", gz), 3, 0, 1, &e);
+	nash_dataset *f = nash_dataset_load(kept(nash_strfmt("fashion-mnist:%s", gz)), 3, 0, 1, &e);
 	CHECK(f && f->flip && f->class_names && !strcmp(f->class_names[9], "Ankle boot"),
 	      "Fashion-MNIST: flips and class names");
 	nash_dataset_free(f);
@@ -188,7 +198,7 @@ static void test_idx(void)
 	char *small = mkdir_tmp("idx3");
 	write_idx(small, "train", 12, 2, 2, 3, 0, 0x803, 0x801, 12);
 	write_idx(small, "test", 4, 2, 2, 3, 0, 0x803, 0x801, 4);
-	a = nash_dataset_load(nash_strfmt("idx:%s", small), 0, 0, 1, &e);
+	a = nash_dataset_load(kept(nash_strfmt("idx:%s", small)), 0, 0, 1, &e);
 	CHECK(a && a->classes == 3, "idx: classes = 1 + largest label (%d)", a ? a->classes : -1);
 	nash_dataset_free(a);
 	free(raw);
@@ -259,6 +269,7 @@ static void test_idx_errors(void)
 	free(p);
 	CHECK(!nash_dataset_load(dir, 0, 0, 1, &e) && has(&e, "no t10k-labels-idx1-ubyte"), "missing file: %s",
 	      e.msg);
+	free(dir);
 
 	dir = mkdir_tmp("magic");
 	write_idx(dir, "train", 4, 2, 2, 10, 1, 0x802, 0x801, 4);
@@ -310,7 +321,9 @@ static void test_idx_errors(void)
 	CHECK(truncate(p, st.st_size - 7) == 0, "truncate");
 	CHECK(!nash_dataset_load(dir, 0, 0, 1, &e) && has(&e, "train-images-idx3-ubyte: truncated"),
 	      "short raw file: %s", e.msg);
-	CHECK(nash_dataset_load(dir, 100, 0, 1, &e) != NULL, "a limit that stops before the cut still loads");
+	nash_dataset *part = nash_dataset_load(dir, 100, 0, 1, &e);
+	CHECK(part != NULL, "a limit that stops before the cut still loads");
+	nash_dataset_free(part);
 	CHECK(truncate(p, 0) == 0, "truncate");
 	CHECK(!nash_dataset_load(dir, 0, 0, 1, &e) && has(&e, "empty file"), "empty file: %s", e.msg);
 	free(p);
@@ -367,7 +380,7 @@ static void test_cifar(void)
 	nash_dataset_free(d);
 	nash_dataset_free(dd);
 	write_file(p, bt, 5 * 3073 - 1, 0);
-	CHECK(!nash_dataset_load(nash_strfmt("cifar10:%s", dir), 0, 0, 1, &e) && has(&e, "test_batch.bin") &&
+	CHECK(!nash_dataset_load(kept(nash_strfmt("cifar10:%s", dir)), 0, 0, 1, &e) && has(&e, "test_batch.bin") &&
 	      has(&e, "whole number of 3073-byte records"), "short .bin: %s", e.msg);
 	free(p);
 	free(b1);
@@ -473,7 +486,7 @@ static void test_check_graph(void)
 	char *dir = mkdir_tmp("graphcheck");
 	write_idx(dir, "train", 4, 28, 28, 10, 0, 0x803, 0x801, 4);
 	write_idx(dir, "test", 4, 28, 28, 10, 0, 0x803, 0x801, 4);
-	nash_dataset *d = nash_dataset_load(nash_strfmt("mnist:%s", dir), 0, 0, 1, &e);
+	nash_dataset *d = nash_dataset_load(kept(nash_strfmt("mnist:%s", dir)), 0, 0, 1, &e);
 	nash_model_opts o = {.arch = "tfc"};
 	nash_graph *g = nash_model_build(&o, &e);
 	CHECK(d && g && nash_dataset_check_graph(d, g, &e) == 0, "tfc fits 1x28x28, 10 classes: %s", e.msg);
@@ -507,5 +520,7 @@ int main(void)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmpdir);
+	for (int i = 0; i < nkept; i++)
+		free(kept_s[i]);
 	UNIT_DONE();
 }

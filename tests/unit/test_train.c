@@ -311,8 +311,8 @@ static void test_batcher(void)
 	nash_batcher b;
 	nash_batcher_init(&b, d, &d->train, 4, 1, NULL, 9);
 	CHECK(nash_batcher_steps(&b) == 5, "21 images in batches of 4: 5 steps (the single last one dropped)");
-	float x[4 * 6];
-	int y[4];
+	float x[8 * 6]; /* batches of 4, and of 8 at the end */
+	int y[8];
 	int orders[2][21], n, seen[21], labels_ok = 1;
 	for (int ep = 0; ep < 2; ep++) {
 		nash_batcher_epoch(&b);
