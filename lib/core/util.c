@@ -220,6 +220,18 @@ static int write_in_place(const char *path, const void *data, size_t n, nash_err
 	return 0;
 }
 
+/* Write all of data to fd and sync it; errors name path. */
+static int write_synced(int fd, const char *path, const void *data, size_t n, nash_err *e)
+{
+	if (nash_write_all(fd, data, n, e) == 0 && fsync(fd) == 0)
+		return 0;
+	if (!e || !e->msg[0] || strncmp(e->msg, "write", 5) != 0)
+		nash_fail(e, "%s: %s", path, strerror(errno));
+	else
+		nash_err_prefix(e, "%s: ", path);
+	return -1;
+}
+
 /* The data in an unnamed file (O_TMPFILE) of path's directory, then linked
  * to a temporary name and renamed over path: a kill while writing leaves
  * nothing behind. 1 when this file system or kernel cannot (fall back). */
@@ -234,11 +246,7 @@ static int write_unnamed(const char *path, const void *data, size_t n, nash_err 
 			return 1;
 		return nash_fail(e, "%s: cannot create: %s", path, strerror(errno));
 	}
-	if (nash_write_all(fd, data, n, e) < 0 || fsync(fd) < 0) {
-		if (!e || !e->msg[0] || strncmp(e->msg, "write", 5) != 0)
-			nash_fail(e, "%s: %s", path, strerror(errno));
-		else
-			nash_err_prefix(e, "%s: ", path);
+	if (write_synced(fd, path, data, n, e) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -292,11 +300,7 @@ int nash_write_file_atomic(const char *path, const void *data, size_t n,
 		free(tmp);
 		return -1;
 	}
-	if (nash_write_all(fd, data, n, e) < 0 || fsync(fd) < 0) {
-		if (!e || !e->msg[0] || strncmp(e->msg, "write", 5) != 0)
-			nash_fail(e, "%s: %s", path, strerror(errno));
-		else
-			nash_err_prefix(e, "%s: ", path);
+	if (write_synced(fd, path, data, n, e) < 0) {
 		close(fd);
 		unlink(tmp);
 		free(tmp);
