@@ -310,6 +310,11 @@ PY
 	[[ "$stderr" == *"size over the limit"* ]]
 	limited_run nash-dump lim-pads.nash
 	[[ "$stderr" == *"node stem.conv: output stem.conv would be 4x200026x200026, over the limit of 4294967296 elements" ]]
+	# a lowered window over the limit is the input's fault, not an internal error
+	nash-quant -p w2a2 lim-mem.nash >lim-memq.nash
+	limited_run nash-stream lim-memq.nash
+	assert_error_line nash-stream
+	[[ "$stderr" == *"over the limit of"* && "$stderr" != *"internal error"* ]]
 	# the executors refuse a graph whose tensors cannot fit in memory
 	for tool in nash-eval nash-train; do
 		limited_run $tool --data fashion-mnist --limit 8 -q lim-mem.nash

@@ -464,7 +464,10 @@ int sl_refresh(sl_ctx *c)
 		return 0;
 	nash_graph *g = c->g;
 	if (nash_graph_infer(g, c->e) < 0) {
-		nash_err_prefix(c->e, "internal error after a rewrite: ");
+		/* a lowered tensor over the size limit (say, the window of a conv
+		   with absurd pads) is the input's fault, anything else ours */
+		if (!strstr(c->e->msg, "over the limit of"))
+			nash_err_prefix(c->e, "internal error after a rewrite: ");
 		return -1;
 	}
 	size_t want = (size_t)g->ntensors + 2 * (size_t)g->nnodes + 16;
