@@ -132,6 +132,25 @@ static void catch_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 }
 
+/* A run that failed: the message, and which epoch the checkpoint keeps. */
+static void die_stopped(const char *msg, int epoch)
+{
+	if (opt.ckpt)
+		die("%s (checkpoint %s keeps epoch %d)", msg, opt.ckpt, epoch);
+	die("%s", msg);
+}
+
+/* A run stopped by SIGTERM/SIGINT (its checkpoint already written, if any). */
+static void die_interrupted(const nash_graph *g, const char *what, int epoch, int64_t step, int64_t steps)
+{
+	const char *sn = stop_sig == SIGINT ? "SIGINT" : "SIGTERM";
+	if (!opt.ckpt)
+		die("graph %s: %s by %s at epoch %d step %lld/%lld; no checkpoint kept (see --checkpoint)", g->name, what,
+		    sn, epoch, (long long)step, (long long)steps);
+	die("graph %s: %s by %s at epoch %d step %lld/%lld; checkpoint written to %s (continue with --resume)", g->name,
+	    what, sn, epoch, (long long)step, (long long)steps, opt.ckpt);
+}
+
 /* Write the checkpoint: the finished graphs, then cur (may be NULL). */
 static void write_ckpt(nash_graph *cur)
 {
@@ -223,23 +242,15 @@ static void train_one(nash_graph *g, int resumed)
 	nash_train_hooks h = {&c, on_step, on_epoch};
 	int rc = nash_trainer_run(t, &h, &e);
 	clear_bar(&c);
-	if (rc < 0) {
-		if (opt.ckpt)
-			die("%s (checkpoint %s keeps epoch %d)", e.msg, opt.ckpt, nash_trainer_epoch(t));
-		die("%s", e.msg);
-	}
+	if (rc < 0)
+		die_stopped(e.msg, nash_trainer_epoch(t));
 	if (rc == 1) {
-		const char *sn = stop_sig == SIGINT ? "SIGINT" : "SIGTERM";
-		int ep = nash_trainer_epoch(t) + 1;
-		long long st = (long long)nash_trainer_step(t);
-		if (!opt.ckpt)
-			die("graph %s: interrupted by %s at epoch %d step %lld/%lld; no checkpoint kept (see --checkpoint)",
-			    g->name, sn, ep, st, (long long)steps);
-		if (nash_trainer_checkpoint(t, &e) < 0)
-			die("%s", e.msg);
-		write_ckpt(g);
-		die("graph %s: interrupted by %s at epoch %d step %lld/%lld; checkpoint written to %s (continue with --resume)",
-		    g->name, sn, ep, st, (long long)steps, opt.ckpt);
+		if (opt.ckpt) {
+			if (nash_trainer_checkpoint(t, &e) < 0)
+				die("%s", e.msg);
+			write_ckpt(g);
+		}
+		die_interrupted(g, "interrupted", nash_trainer_epoch(t) + 1, nash_trainer_step(t), steps);
 	}
 	if (nash_trainer_finish(t, &e) < 0)
 		die("%s", e.msg);
@@ -510,21 +521,13 @@ static nash_graph *search_one(nash_graph *g, int resumed)
 		int rc = nash_search_run(s, &h, &e);
 		if (c.drawn)
 			fprintf(stderr, "\r\033[K");
-		if (rc < 0) {
-			if (opt.ckpt)
-				die("%s (checkpoint %s keeps epoch %d)", e.msg, opt.ckpt, nash_search_epochs_done(s));
-			die("%s", e.msg);
-		}
+		if (rc < 0)
+			die_stopped(e.msg, nash_search_epochs_done(s));
 		if (rc == 1) {
-			const char *sig = stop_sig == SIGINT ? "SIGINT" : "SIGTERM";
-			int ep = nash_search_epochs_done(s) + 1;
-			long long st = (long long)nash_search_step_in_epoch(s);
-			if (!opt.ckpt)
-				die("graph %s: search interrupted by %s at epoch %d step %lld/%lld; no checkpoint kept (see --checkpoint)",
-				    g->name, sig, ep, st, (long long)steps);
-			search_checkpoint(s, g);
-			die("graph %s: search interrupted by %s at epoch %d step %lld/%lld; checkpoint written to %s (continue with --resume)",
-			    g->name, sig, ep, st, (long long)steps, opt.ckpt);
+			if (opt.ckpt)
+				search_checkpoint(s, g);
+			die_interrupted(g, "search interrupted", nash_search_epochs_done(s) + 1, nash_search_step_in_epoch(s),
+			                steps);
 		}
 		if (nash_search_finish(s, &gt, &e) < 0)
 			die("%s", e.msg);
