@@ -3,6 +3,7 @@
 #include "train/train.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,16 +85,32 @@ void nash_optim_free(nash_optim *o)
 	free(o);
 }
 
+/* Parameters are updated in parallel, one parameter per task (updates are
+ * elementwise, so the result does not depend on the threads); small sets
+ * stay on one thread. */
+static int par_threads(const nash_optim *o)
+{
+	int64_t tot = 0;
+	for (int i = 0; i < o->n; i++)
+		tot += o->p[i]->n;
+	return tot < (1 << 18) ? 1 : o->o.threads > 0 ? o->o.threads : omp_get_max_threads();
+}
+
 double nash_optim_grad_norm(const nash_optim *o)
 {
-	double s = 0;
+	/* per-parameter sums added in a fixed order: the same for any threads */
+	double *part = nash_alloc(sizeof *part * (size_t)(o->n + 1)), s = 0;
+	#pragma omp parallel for schedule(dynamic) num_threads(par_threads(o))
 	for (int i = 0; i < o->n; i++) {
 		const float *g = o->p[i]->g;
 		double a = 0;
 		for (int64_t k = 0; k < o->p[i]->n; k++)
 			a += (double)g[k] * g[k];
-		s += a;
+		part[i] = a;
 	}
+	for (int i = 0; i < o->n; i++)
+		s += part[i];
+	free(part);
 	return sqrt(s);
 }
 
@@ -102,6 +119,7 @@ double nash_optim_clip(nash_optim *o, double max_norm)
 	double norm = nash_optim_grad_norm(o);
 	if (max_norm > 0 && isfinite(norm) && norm > max_norm) {
 		float f = (float)(max_norm / (norm + 1e-6));
+		#pragma omp parallel for schedule(dynamic) num_threads(par_threads(o))
 		for (int i = 0; i < o->n; i++) {
 			float *g = o->p[i]->g;
 			for (int64_t k = 0; k < o->p[i]->n; k++)
@@ -118,6 +136,7 @@ void nash_optim_step(nash_optim *o, double lr)
 	const float flr = (float)lr;
 	if (c->kind == NASH_OPT_SGD) {
 		const float mom = (float)c->momentum;
+		#pragma omp parallel for schedule(dynamic) num_threads(par_threads(o))
 		for (int i = 0; i < o->n; i++) {
 			nash_param *p = o->p[i];
 			float wd = (c->no_decay >> p->kind) & 1 ? 0.0f : (float)c->wd;
@@ -153,6 +172,7 @@ void nash_optim_step(nash_optim *o, double lr)
 	const float fb1 = (float)b1, fb2 = (float)b2, eps = (float)c->eps;
 	const double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
 	const float step = (float)(lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
+	#pragma omp parallel for schedule(dynamic) num_threads(par_threads(o))
 	for (int i = 0; i < o->n; i++) {
 		nash_param *p = o->p[i];
 		float wd = (c->no_decay >> p->kind) & 1 ? 0.0f : (float)c->wd;

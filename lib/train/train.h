@@ -31,6 +31,7 @@ typedef struct nash_optim_opts {
 	                           w by lr * wd directly (decoupled) */
 	unsigned no_decay;      /* mask of (1u << nash_pkind): kinds never
 	                           decayed */
+	int threads;            /* threads of the updates (0: OpenMP's default) */
 } nash_optim_opts;
 
 /* Defaults: momentum 0.9, no Nesterov, betas 0.9/0.999, eps 1e-8, wd 0,

@@ -166,7 +166,9 @@ nash_trainer *nash_trainer_new(nash_graph *g, const nash_dataset *d, const nash_
 		return NULL;
 	}
 	t->np = nash_net_params(t->net, ~(1u << NASH_P_ALPHA), &t->params);
-	t->opt = nash_optim_new(&o->optim, t->params, t->np);
+	nash_optim_opts oo = o->optim;
+	oo.threads = o->threads;
+	t->opt = nash_optim_new(&oo, t->params, t->np);
 	nash_batcher_init(&t->bat, d, &d->train, o->batch, 1, &o->aug, o->seed ^ 0x62617463686573ull /* "batches" */);
 	nash_rng_seed(&t->rng, o->seed ^ 0x6e65742d726e67ull /* "net-rng" */);
 	t->steps = nash_batcher_steps(&t->bat);
