@@ -43,6 +43,8 @@ for g in json.load(sys.stdin):
 	assert m["relax"] == "sample" and m["epochs"] == 3 and m["steps_per_epoch"] == 4 and m["batch"] == 64
 	assert m["weights"]["lr"] == 0.025 and m["weights"]["momentum"] == 0.9 and m["weights"]["clip"] == 5
 	assert m["weights"]["weight_decay"] == 3e-4 and m["weights"]["images"] == 256
+	prec = m["arch"].pop("precision")
+	assert prec in ("bf16", "f32"), prec   # bf16 where the CPU has bfloat16 dot products
 	assert m["arch"] == {"optimizer": "adam", "lr": 3e-4, "betas": [0, 0.999], "weight_decay": 1e-3, "every": 1, "images": 256}
 	assert len(m["edges"]) == 40
 	for e in m["edges"]:

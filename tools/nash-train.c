@@ -70,6 +70,9 @@ static const char help[] =
 "      --arch-betas B1,B2 Adam's betas (0,0.999)\n"
 "      --arch-wd X        alpha's weight decay (1e-3)\n"
 "      --arch-every K     an alpha step every K steps (default 1)\n"
+"      --arch-precision P the alpha step's gate evaluation and backward-data\n"
+"                         convolutions: auto (default: bf16 where the CPU has\n"
+"                         bfloat16 dot products, else f32), bf16 or f32\n"
 "      --temperature T    p = softmax(alpha / T) (default 1)\n"
 "      --hw-weight L      add L x the expected hardware cost (over the largest\n"
 "                         candidate's) to the alpha loss (default 0)\n"
@@ -314,7 +317,7 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 
 enum { S_SEARCH = OPT_TOOL_BASE + 0x80, S_RELAX, S_SPLIT, S_STEPS, S_ALR, S_ABETAS, S_AWD, S_TEMP, S_HWW,
        S_HWC, S_HWPART, S_HWCLOCK, S_HWFPS, S_HWBITS, S_EVALN, S_DERIVE, S_MAXSKIP, S_GENO, S_DONLY,
-       S_INHERIT, S_KEEP, S_AEVERY };
+       S_INHERIT, S_KEEP, S_AEVERY, S_APREC };
 #define SEARCH_LONG_OPTIONS \
 	{"search", no_argument, 0, S_SEARCH}, {"relax", required_argument, 0, S_RELAX}, \
 	{"split", required_argument, 0, S_SPLIT}, {"steps", required_argument, 0, S_STEPS}, \
@@ -326,7 +329,8 @@ enum { S_SEARCH = OPT_TOOL_BASE + 0x80, S_RELAX, S_SPLIT, S_STEPS, S_ALR, S_ABET
 	{"eval-images", required_argument, 0, S_EVALN}, {"derive", required_argument, 0, S_DERIVE}, \
 	{"max-skip", required_argument, 0, S_MAXSKIP}, {"genotype", required_argument, 0, S_GENO}, \
 	{"derive-only", no_argument, 0, S_DONLY}, {"inherit-weights", no_argument, 0, S_INHERIT}, \
-	{"keep-supernet", no_argument, 0, S_KEEP}, {"arch-every", required_argument, 0, S_AEVERY}
+	{"keep-supernet", no_argument, 0, S_KEEP}, {"arch-every", required_argument, 0, S_AEVERY}, \
+	{"arch-precision", required_argument, 0, S_APREC}
 
 static struct {
 	int on, derive_only, inherit, keep;
@@ -393,6 +397,16 @@ static int search_option(int c)
 	case S_ABETAS: parse_pair("arch-betas", optarg, &o->arch_beta1, &o->arch_beta2, 0, 0.999999); break;
 	case S_AWD: o->arch_wd = tool_float("arch-wd", optarg, 0, 10); break;
 	case S_AEVERY: o->arch_every = (int)tool_int("arch-every", optarg, 1, 1000000); break;
+	case S_APREC:
+		if (strcmp(optarg, "auto") == 0)
+			o->arch_prec = NASH_ARCH_AUTO;
+		else if (strcmp(optarg, "bf16") == 0)
+			o->arch_prec = NASH_ARCH_BF16;
+		else if (strcmp(optarg, "f32") == 0)
+			o->arch_prec = NASH_ARCH_F32;
+		else
+			die_usage("--arch-precision: '%s' is not auto, bf16 or f32", optarg);
+		break;
 	case S_TEMP: o->temperature = tool_float("temperature", optarg, 1e-3, 1e3); break;
 	case S_HWW: o->hw_weight = tool_float("hw-weight", optarg, 0, 1e6); break;
 	case S_HWC:

@@ -2,7 +2,10 @@
  * forward, backward-data and backward-weights primitives on the
  * channels-last activations (nhwc), created once per node and batch size
  * and reused; weights are reordered to the layout each primitive prefers
- * once per parameter version. GEMMs use dnnl_sgemm. Direct loops remain as
+ * once per parameter version. In bfloat16 mode (nash_net_bf16) the
+ * backward-data convolutions, and the forward ones of Choice candidates
+ * evaluated for their gates, take bf16 copies of their activations and
+ * weights and accumulate and write f32. GEMMs use dnnl_sgemm. Direct loops remain as
  * the fallback when oneDNN cannot build a primitive, and with
  * NASH_NN_NO_DNNL=1 in the environment (a debugging aid). */
 #include "nn/nn_impl.h"
@@ -196,9 +199,14 @@ typedef struct centry {
 	dnnl_primitive_t r_fwd, r_bwdd, r_dw;  /* weight reorders, NULL if formats match */
 	dnnl_memory_desc_t src, dst, wuser, bias, wfwd, wbwdd, wdw;
 	int sf, sb, sd;                         /* slots of the fwd / bwd-data / bwd-weights layouts */
+	/* bfloat16 mode, built on first use (h16: 1 built, -1 refused) */
+	int h16;
+	dnnl_primitive_t fwd16, bwdd16, r_fwd16, r_bwdd16;
+	dnnl_memory_desc_t src16, dst16, wfwd16, wbwdd16;
+	int sf16, sb16;
 } centry;
 
-#define NSLOT (3 * NCACHE)
+#define NSLOT (5 * NCACHE)
 struct nn_dnn {
 	centry c[NCACHE];
 	wslot s[NSLOT];
@@ -215,6 +223,10 @@ typedef struct nn_dnn_ctx {
 	size_t tmp_size;
 	float *wtmp;       /* weight-sized buffer */
 	size_t wtmp_size;
+	uint16_t *a16;     /* bfloat16 copy of an activation or its gradient */
+	size_t a16_size;
+	int a16_tensor;    /* ... of this tensor (-1: none or a gradient) */
+	int64_t a16_gen;   /* ... in this gate evaluation (nn_bf16_gen) */
 	int64_t clock;
 	int off;           /* NASH_NN_NO_DNNL */
 } nn_dnn_ctx;
@@ -234,6 +246,7 @@ int nn_dnn_init(nash_net *net, nash_err *e)
 {
 	nn_dnn_ctx *c = nash_alloc(sizeof *c);
 	net->dnn = c;
+	c->a16_tensor = -1;
 	const char *off = getenv("NASH_NN_NO_DNNL");
 	c->off = off && *off && strcmp(off, "0") != 0;
 	if (c->off)
@@ -249,12 +262,13 @@ int nn_dnn_init(nash_net *net, nash_err *e)
 
 static void centry_free(centry *c)
 {
-	dnnl_primitive_t *ps[] = {&c->fwd, &c->bwdd, &c->bwdw, &c->r_fwd, &c->r_bwdd, &c->r_dw};
+	dnnl_primitive_t *ps[] = {&c->fwd, &c->bwdd, &c->bwdw, &c->r_fwd, &c->r_bwdd, &c->r_dw,
+	                          &c->fwd16, &c->bwdd16, &c->r_fwd16, &c->r_bwdd16};
 	for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
 		if (*ps[i])
 			dnnl_primitive_destroy(*ps[i]);
 	memset(c, 0, sizeof *c);
-	c->sf = c->sb = c->sd = -1;
+	c->sf = c->sb = c->sd = c->sf16 = c->sb16 = -1;
 }
 
 /* The node's buffer for weights in layout md (created on first use). */
@@ -295,6 +309,7 @@ void nn_dnn_free(nash_net *net)
 	free(c->scratch);
 	free(c->tmp);
 	free(c->wtmp);
+	free(c->a16);
 	free(c);
 	net->dnn = NULL;
 }
@@ -342,7 +357,8 @@ static dnnl_status_t build(nash_net *net, nn_node *nd, int n, centry *ce)
 	dnnl_memory_desc_t wany, dwany;
 	int wn = G > 1 ? 5 : 4;
 	dnnl_status_t st;
-	ce->sf = ce->sb = ce->sd = -1;
+	ce->sf = ce->sb = ce->sd = ce->sf16 = ce->sb16 = -1;
+	ce->h16 = 0;
 	int has_bias = nd->in[2] >= 0;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_primitive_desc_t fpd = NULL, bdpd = NULL, bwpd = NULL;
@@ -402,6 +418,111 @@ out:
 	if (st != dnnl_success)
 		centry_free(ce);
 	return st;
+}
+
+/* The bfloat16 forward and backward-data primitives of an entry: bf16
+ * activations and weights in, f32 out. Returns 1 when they exist (built
+ * now or before), 0 when oneDNN refused (the entry stays f32). */
+static int build16(nash_net *net, nn_node *nd, centry *ce)
+{
+	if (ce->h16)
+		return ce->h16 > 0;
+	struct nn_dnn *d = nd->dnn;
+	nn_dnn_ctx *c = net->dnn;
+	const nn_conv *p = &nd->a.conv;
+	int64_t G = p->group;
+	dnnl_dims_t sd = {ce->n, p->c, p->h, p->w}, dd = {ce->n, p->m, p->oh, p->ow};
+	dnnl_dims_t wd = {p->m, p->c, p->kh, p->kw}, gwd = {G, p->m / G, p->c / G, p->kh, p->kw};
+	dnnl_dims_t strides = {p->sh, p->sw}, dil = {p->dh - 1, p->dw - 1}, pl = {p->pt, p->pl}, pr = {p->pb, p->pr};
+	dnnl_memory_desc_t wany;
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_primitive_desc_t fpd = NULL, bdpd = NULL;
+	dnnl_convolution_desc_t cd, bd_;
+	dnnl_status_t st;
+	int has_bias = nd->in[2] >= 0;
+#define TRY(x) do { if ((st = (x)) != dnnl_success) goto out; } while (0)
+	TRY(dnnl_memory_desc_init_by_tag(&ce->src16, 4, sd, dnnl_bf16, dnnl_nhwc));
+	TRY(dnnl_memory_desc_init_by_tag(&ce->dst16, 4, dd, dnnl_bf16, dnnl_nhwc));
+	TRY(dnnl_memory_desc_init_by_tag(&wany, G > 1 ? 5 : 4, G > 1 ? gwd : wd, dnnl_bf16, dnnl_format_tag_any));
+	TRY(dnnl_primitive_attr_create(&attr));
+	TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+	TRY(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &ce->src16,
+	                                               &wany, has_bias ? &ce->bias : NULL, &ce->dst, strides, dil, pl,
+	                                               pr));
+	TRY(dnnl_primitive_desc_create(&fpd, &cd, attr, c->eng, NULL));
+	ce->wfwd16 = *dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0);
+	scratch_need(net, fpd);
+	TRY(dnnl_primitive_create(&ce->fwd16, fpd));
+	TRY(make_reorder(net, &ce->wuser, &ce->wfwd16, &ce->r_fwd16));
+	if ((ce->sf16 = slot_for(net, d, &ce->wfwd16)) < 0)
+		TRY(dnnl_out_of_memory);
+	TRY(dnnl_dilated_convolution_backward_data_desc_init(&bd_, dnnl_convolution_direct, &ce->src, &wany,
+	                                                     &ce->dst16, strides, dil, pl, pr));
+	TRY(dnnl_primitive_desc_create(&bdpd, &bd_, attr, c->eng, fpd));
+	ce->wbwdd16 = *dnnl_primitive_desc_query_md(bdpd, dnnl_query_weights_md, 0);
+	scratch_need(net, bdpd);
+	TRY(dnnl_primitive_create(&ce->bwdd16, bdpd));
+	TRY(make_reorder(net, &ce->wuser, &ce->wbwdd16, &ce->r_bwdd16));
+	if ((ce->sb16 = slot_for(net, d, &ce->wbwdd16)) < 0)
+		TRY(dnnl_out_of_memory);
+out:
+#undef TRY
+	if (fpd)
+		dnnl_primitive_desc_destroy(fpd);
+	if (bdpd)
+		dnnl_primitive_desc_destroy(bdpd);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+	ce->h16 = st == dnnl_success ? 1 : -1;
+	if (st != dnnl_success) {
+		dnnl_primitive_t *ps[] = {&ce->fwd16, &ce->bwdd16, &ce->r_fwd16, &ce->r_bwdd16};
+		for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+			if (*ps[i]) {
+				dnnl_primitive_destroy(*ps[i]);
+				*ps[i] = NULL;
+			}
+	}
+	return ce->h16 > 0;
+}
+
+int nn_dnn_active(const nash_net *net)
+{
+	return net->dnn && !((const nn_dnn_ctx *)net->dnn)->off;
+}
+
+int nn_bf16_native(void)
+{
+	return (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
+/* f32 -> bfloat16, rounding to nearest even (values are finite here: the
+ * forward checks its input, and the loss its gradient). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void bf16_round(uint16_t *o, const uint32_t *u, int64_t m)
+{
+	#pragma omp parallel for simd schedule(static) num_threads(m >= 32768 ? omp_get_max_threads() : 1)
+	for (int64_t i = 0; i < m; i++)
+		o[i] = (uint16_t)((u[i] + 0x7fffu + ((u[i] >> 16) & 1u)) >> 16);
+}
+
+static uint16_t *to_bf16(nash_net *net, const float *x, int64_t m, int tensor)
+{
+	nn_dnn_ctx *c = net->dnn;
+	/* the candidates of one Choice read the same input: converted once */
+	if (tensor >= 0 && c->a16_tensor == tensor && c->a16_gen == net->bf16_gen && (size_t)m <= c->a16_size)
+		return c->a16;
+	c->a16_tensor = tensor;
+	c->a16_gen = net->bf16_gen;
+	if ((size_t)m > c->a16_size) {
+		free(c->a16);
+		net->bytes += ((size_t)m - c->a16_size) * sizeof(uint16_t);
+		c->a16 = nash_alloc((size_t)m * sizeof(uint16_t));
+		c->a16_size = (size_t)m;
+	}
+	bf16_round(c->a16, (const uint32_t *)x, m);
+	return c->a16;
 }
 
 /* The primitives for n images (built on first use, a few sizes cached). */
@@ -494,6 +615,23 @@ int nn_conv_fwd(nash_net *net, nn_node *nd, int n, nash_err *e)
 		return conv_fwd_ref(net, nd, n);
 	const float *w = T(nd->in[1])->val;
 	dnnl_status_t st;
+	if (net->bf16 && net->bf16_fwd && build16(net, nd, ce)) {
+		wslot *ws = &((struct nn_dnn *)nd->dnn)->s[ce->sf16];
+		if (ws->stamp != net->version) {
+			if ((st = reorder(net, ce->r_fwd16, &ce->wuser, w, &ce->wfwd16, ws->p)) != dnnl_success)
+				return DNNL_FAIL("weight reorder", st);
+			ws->stamp = net->version;
+		}
+		const nn_conv *p = &nd->a.conv;
+		uint16_t *x16 = to_bf16(net, T(nd->in[0])->val, (int64_t)n * p->h * p->w * p->c, net->bf16_fwd ? nd->in[0] : -1);
+		xarg a[4] = {{DNNL_ARG_SRC, &ce->src16, x16},
+		             {DNNL_ARG_WEIGHTS, &ce->wfwd16, ws->p},
+		             {DNNL_ARG_DST, &ce->dst, T(nd->out)->val},
+		             {DNNL_ARG_BIAS, &ce->bias, nd->in[2] >= 0 ? T(nd->in[2])->val : NULL}};
+		if ((st = run(net, ce->fwd16, a, nd->in[2] >= 0 ? 4 : 3, 1)) != dnnl_success)
+			return DNNL_FAIL("bfloat16 forward", st);
+		return 0;
+	}
 	wslot *ws = ce->r_fwd ? &((struct nn_dnn *)nd->dnn)->s[ce->sf] : NULL;
 	if (ws && ws->stamp != net->version) {
 		if ((st = reorder(net, ce->r_fwd, &ce->wuser, w, &ce->wfwd, ws->p)) != dnnl_success)
@@ -519,7 +657,24 @@ int nn_conv_bwd(nash_net *net, nn_node *nd, int n, int gx, int gw, int gb, nash_
 	nn_tensor *x = T(nd->in[0]), *wt = T(nd->in[1]), *y = T(nd->out);
 	dnnl_status_t st;
 	struct nn_dnn *d = nd->dnn;
-	if (gx) {
+	if (gx && net->bf16 && build16(net, nd, ce)) {
+		wslot *ws = &d->s[ce->sb16];
+		if (ws->stamp != net->version) {
+			if ((st = reorder(net, ce->r_bwdd16, &ce->wuser, wt->val, &ce->wbwdd16, ws->p)) != dnnl_success)
+				return DNNL_FAIL("weight reorder", st);
+			ws->stamp = net->version;
+		}
+		int64_t m = (int64_t)n * p->h * p->w * p->c;
+		float *dst = gx == 2 ? grow(net, &c->tmp, &c->tmp_size, (size_t)m) : x->grad;
+		uint16_t *dy16 = to_bf16(net, y->grad, (int64_t)n * p->oh * p->ow * p->m, -1);
+		xarg a[3] = {{DNNL_ARG_DIFF_DST, &ce->dst16, dy16},
+		             {DNNL_ARG_WEIGHTS, &ce->wbwdd16, ws->p},
+		             {DNNL_ARG_DIFF_SRC, &ce->src, dst}};
+		if ((st = run(net, ce->bwdd16, a, 3, 1)) != dnnl_success)
+			return DNNL_FAIL("bfloat16 backward data", st);
+		if (gx == 2)
+			add_into(x->grad, dst, m);
+	} else if (gx) {
 		wslot *ws = ce->r_bwdd ? &d->s[ce->sb] : NULL;
 		if (ws && ws->stamp != net->version) {
 			if ((st = reorder(net, ce->r_bwdd, &ce->wuser, wt->val, &ce->wbwdd, ws->p)) != dnnl_success)

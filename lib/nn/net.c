@@ -1170,10 +1170,11 @@ static void branch_place(nash_net *net, nn_choice *ch, int c, int k, float *base
 	}
 }
 
-/* Run branch k's nodes forward (gate evaluation in the sampled path). */
-static int branch_eval(nash_net *net, nn_choice *ch, int k, int n, nash_err *e)
+/* Run branch k's nodes forward (gate evaluation in the sampled path),
+ * all but the last when skip_last. */
+static int branch_eval(nash_net *net, nn_choice *ch, int k, int n, int skip_last, nash_err *e)
 {
-	for (int j = 0; j < ch->nbnodes[k]; j++) {
+	for (int j = 0; j < ch->nbnodes[k] - (skip_last != 0); j++) {
 		nn_node *nd = &net->nodes[ch->bnodes[k][j]];
 		if (nd->dead)
 			continue;
@@ -1198,6 +1199,7 @@ static int choice_bwd(nash_net *net, nn_node *nd, int n, nash_err *e)
 	nn_tensor *al = T(ch->alpha);
 	if (al->rg && al->grad) {
 		double gate[64];
+		net->bf16_gen++;
 		for (int k = 0; k < ch->nb; k++) {
 			int bt = nd->in[k];
 			gate[k] = 0;
@@ -1206,8 +1208,15 @@ static int choice_bwd(nash_net *net, nn_node *nd, int n, nash_err *e)
 			int c = nd->a.choice.idx, ev = sample && k != ch->fwd && T(bt)->owner == c;
 			if (ev && net->arena)
 				branch_place(net, ch, c, k, net->arena);
-			int rc = ev ? branch_eval(net, ch, k, n, e) : 0;
-			if (rc == 0)
+			/* a branch ending in a training-mode BN: its gate from the BN's
+			 * input and statistics, without writing the BN's output */
+			nn_node *last = ch->nbnodes[k] ? &net->nodes[ch->bnodes[k][ch->nbnodes[k] - 1]] : NULL;
+			int fuse = ev && net->fwd_train && last && last->out == bt && !last->dead && last->op == OP_BN &&
+			           !last->fuse_relu && last->epi_q < 0;
+			net->bf16_fwd = net->bf16;
+			int rc = ev ? branch_eval(net, ch, k, n, fuse, e) : 0;
+			net->bf16_fwd = 0;
+			if (rc == 0 && !(fuse && nn_bn_gate(net, last, n, y->grad, &gate[k]) == 0))
 				gate[k] = dot(y->grad, T(bt)->val, m);
 			if (ev && net->arena)
 				branch_place(net, ch, c, k, ch->pool);
@@ -1458,6 +1467,10 @@ int nash_net_backward(nash_net *net, int what, nash_err *e)
 
 void nash_net_zero_grad(nash_net *net)
 {
+	int64_t tot = 0;
+	for (int i = 0; i < net->nparams; i++)
+		tot += net->params[i].g ? net->params[i].n : 0;
+	#pragma omp parallel for schedule(dynamic) num_threads(tot >= (1 << 18) ? net->threads : 1)
 	for (int i = 0; i < net->nparams; i++)
 		if (net->params[i].g)
 			memset(net->params[i].g, 0, (size_t)net->params[i].n * sizeof(float));
@@ -1472,6 +1485,17 @@ void nash_net_train_mode(nash_net *net, int on)
 void nash_net_want_input_grad(nash_net *net, int on)
 {
 	net->want_input_grad = on != 0;
+}
+
+int nash_net_bf16(nash_net *net, int on)
+{
+	net->bf16 = on && net->o.train && nn_dnn_active(net);
+	return net->bf16;
+}
+
+int nash_bf16_native(void)
+{
+	return nn_bf16_native();
 }
 
 const float *nash_net_input_grad(const nash_net *net)

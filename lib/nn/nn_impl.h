@@ -146,6 +146,9 @@ struct nash_net {
 	int have_loss;
 	int64_t version, computed;  /* prologue versions */
 	int want_input_grad;
+	int bf16;                /* convolutions in bfloat16 (nash_net_bf16) */
+	int bf16_fwd;            /* ... forward too: set while gates are evaluated */
+	int64_t bf16_gen;        /* one per Choice's gate evaluation (shared bf16 inputs) */
 	float *input_grad;       /* NCHW */
 	float *arena;            /* gate evaluation (sample mode) */
 	float **slots;           /* inference: shared activation buffers */
@@ -197,6 +200,11 @@ void nn_view_rowmajor(nn_view *v, int r, const int64_t *d);
 int nn_forward_node(nash_net *net, nn_node *nd, int n, int mode, nash_err *e);
 int nn_backward_node(nash_net *net, nn_node *nd, int n, int mode, nash_err *e);
 
+/* Gate of a training-mode BN (batch statistics) ending a Choice branch:
+ * *gate = sum dy * BN(x) over n images without computing BN(x); -1 (and
+ * nothing done) when the node is not a plain BN (fused Relu or Quant). */
+int nn_bn_gate(nash_net *net, nn_node *nd, int n, const float *dy, double *gate);
+
 /* scales */
 void nn_refresh_scales(nash_net *net);
 
@@ -204,6 +212,8 @@ void nn_refresh_scales(nash_net *net);
 int nn_dnn_init(nash_net *net, nash_err *e);
 void nn_dnn_free(nash_net *net);
 int nn_conv_fwd(nash_net *net, nn_node *nd, int n, nash_err *e);
+int nn_bf16_native(void);   /* the CPU has bfloat16 dot products */
+int nn_dnn_active(const nash_net *net);   /* oneDNN is in use (not NASH_NN_NO_DNNL) */
 /* Gradients gx (input), gw (weights), gb (bias): 0 not wanted, 1 write,
  * 2 add to what is there. */
 int nn_conv_bwd(nash_net *net, nn_node *nd, int n, int gx, int gw, int gb, nash_err *e);

@@ -349,6 +349,74 @@ static void bn_fwd(nash_net *net, nn_node *nd, int n, int mode)
 		chan_affine(x->val, y->val, P, C, a, b, nd->fuse_relu);
 }
 
+/* sum over all elements of dy * BN(x) for a BN in training mode (batch
+ * statistics, running statistics untouched), without writing BN(x): per
+ * channel, one pass gathers sum x, sum x^2, sum dy x and sum dy (shifted
+ * by the first pixel for the variance, as chan_stats), then
+ * sum_c a_c (sum dy x) + b_c (sum dy) with a = gamma invstd,
+ * b = beta - mean a. */
+HOT static void gate_sums(const float *x, const float *dy, int64_t P, int64_t C, double *out)
+{
+	int nt = nthr(P * C);
+	double *acc = nash_alloc((size_t)nt * 4 * (size_t)C * sizeof *acc);
+	const float *shift = x;
+	#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num(), T_ = omp_get_num_threads();
+		double *s = acc + (size_t)t * 4 * (size_t)C;
+		float *f = nash_alloc((size_t)C * 4 * sizeof *f);
+		float *f1 = f, *f2 = f + C, *f3 = f + 2 * C, *f4 = f + 3 * C;
+		int64_t lo = P * t / T_, hi = P * (t + 1) / T_;
+		for (int64_t p0 = lo; p0 < hi; p0 += 64) {
+			int64_t p1 = p0 + 64 < hi ? p0 + 64 : hi;
+			memset(f, 0, (size_t)C * 4 * sizeof *f);
+			for (int64_t p = p0; p < p1; p++) {
+				const float *xp = x + p * C, *gp = dy + p * C;
+				#pragma omp simd
+				for (int64_t c = 0; c < C; c++) {
+					float d = xp[c] - shift[c];
+					f1[c] += d;
+					f2[c] += d * d;
+					f3[c] += gp[c] * d;
+					f4[c] += gp[c];
+				}
+			}
+			for (int64_t c = 0; c < 4 * C; c++)
+				s[c] += f[c];
+		}
+		free(f);
+	}
+	for (int64_t c = 0; c < 4 * C; c++) {
+		double a = 0;
+		for (int t = 0; t < nt; t++)
+			a += acc[(size_t)t * 4 * (size_t)C + (size_t)c];
+		out[c] = a;
+	}
+	free(acc);
+}
+
+int nn_bn_gate(nash_net *net, nn_node *nd, int n, const float *dy, double *gate)
+{
+	if (nd->op != OP_BN || nd->fuse_relu || nd->epi_q >= 0)
+		return -1;
+	nn_tensor *x = T(nd->in[0]);
+	int64_t C = nd->a.bn.c, P = (int64_t)n * (x->v.numel / C);
+	const float *gam = T(nd->in[1])->val, *bet = T(nd->in[2])->val;
+	double *s = nash_alloc((size_t)C * 4 * sizeof *s), g = 0, eps = nd->a.bn.eps;
+	gate_sums(x->val, dy, P, C, s);
+	for (int64_t c = 0; c < C; c++) {
+		/* with d = x - shift: sum dy x = sum dy d + shift sum dy */
+		double m = s[c] / (double)P, v = s[C + c] / (double)P - m * m;
+		double invstd = 1.0 / sqrt((v > 0 ? v : 0) + eps), a = gam[c] * invstd;
+		double mean = x->val[c] + m, b = bet[c] - mean * a;
+		double sdx = s[2 * C + c] + (double)x->val[c] * s[3 * C + c];
+		g += a * sdx + b * s[3 * C + c];
+	}
+	free(s);
+	*gate = g;
+	return 0;
+}
+
 HOT static void bn_bwd(nash_net *net, nn_node *nd, int n)
 {
 	nn_tensor *x = T(nd->in[0]), *y = T(nd->out);
@@ -427,47 +495,103 @@ HOT static void bn_bwd(nash_net *net, nn_node *nd, int n)
 }
 
 /* ---------------------------------------------------------------- pools */
+/* The taps of a window along one axis that fall inside the image: k0..k1-1;
+ * *inpad receives how many lie inside the image plus its declared padding. */
+static void pool_taps(int64_t o, int64_t st, int64_t pad0, int64_t pad1, int64_t dil, int64_t k, int64_t size,
+                      int64_t *k0, int64_t *k1, int64_t *inpad)
+{
+	int64_t i0 = o * st - pad0, a = 0, b = 0, np = 0;
+	for (int64_t j = 0; j < k; j++) {
+		int64_t i = i0 + j * dil;
+		if (i >= 0 && i < size) {
+			if (b == 0)
+				a = j;
+			b = j + 1;
+		}
+		np += i >= -pad0 && i < size + pad1;
+	}
+	*k0 = a;
+	*k1 = b;
+	*inpad = np;
+}
+
+/* Pooling one output row at a time, one pass per tap: each tap (kh, kw)
+ * folds into the outputs whose window it falls inside, a contiguous run of
+ * x at stride 1 (long vector loops however few the channels). Windows with
+ * no tap inside the image give -inf (max) or 0 (average). */
 HOT static void pool_fwd(const nn_pool *p, const float *x, float *y, int n, int max)
 {
-	int64_t C = p->c;
+	int64_t C = p->c, OW = p->ow;
+	/* per output column: taps inside the image, and inside image + padding */
+	int64_t *cnt = nash_alloc((size_t)OW * 2 * sizeof *cnt);
+	for (int64_t ow = 0; ow < OW; ow++) {
+		int64_t k0, k1;
+		pool_taps(ow, p->sw, p->pl, p->pr, p->dw, p->kw, p->w, &k0, &k1, &cnt[OW + ow]);
+		cnt[ow] = k1 - k0;
+	}
 	#pragma omp parallel for collapse(2) schedule(static) num_threads(nthr(n * p->oh * p->ow * C * p->kh * p->kw))
 	for (int b = 0; b < n; b++)
-		for (int64_t oh = 0; oh < p->oh; oh++)
-			for (int64_t ow = 0; ow < p->ow; ow++) {
-				float *yp = y + ((b * p->oh + oh) * p->ow + ow) * C;
-				int64_t cnt = 0;
-				for (int64_t c = 0; c < C; c++)
-					yp[c] = max ? -INFINITY : 0;
-				for (int64_t kh = 0; kh < p->kh; kh++) {
-					int64_t ih = oh * p->sh - p->pt + kh * p->dh;
-					for (int64_t kw = 0; kw < p->kw; kw++) {
-						int64_t iw = ow * p->sw - p->pl + kw * p->dw;
-						if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) {
-							/* a padded position counts for count_include_pad
-							 * when it lies in the declared padding */
-							if (ih >= -p->pt && ih < p->h + p->pb && iw >= -p->pl && iw < p->w + p->pr)
-								cnt += p->include_pad;
-							continue;
-						}
-						cnt++;
-						const float *xp = x + ((b * p->h + ih) * p->w + iw) * C;
+		for (int64_t oh = 0; oh < p->oh; oh++) {
+			float *yr = y + (b * p->oh + oh) * OW * C;
+			int64_t kh0, kh1, hpad;
+			pool_taps(oh, p->sh, p->pt, p->pb, p->dh, p->kh, p->h, &kh0, &kh1, &hpad);
+			float init = max ? -INFINITY : 0.0f;
+			#pragma omp simd
+			for (int64_t i = 0; i < OW * C; i++)
+				yr[i] = init;
+			for (int64_t kh = kh0; kh < kh1; kh++) {
+				int64_t ih = oh * p->sh - p->pt + kh * p->dh;
+				const float *xr = x + (b * p->h + ih) * p->w * C;
+				for (int64_t kw = 0; kw < p->kw; kw++) {
+					/* the outputs this tap lands inside: 0 <= ow sw - pl + kw dw < w */
+					int64_t off = kw * p->dw - p->pl, oa = off >= 0 ? 0 : (-off + p->sw - 1) / p->sw;
+					int64_t ob = p->w - 1 - off < 0 ? 0 : (p->w - 1 - off) / p->sw + 1;
+					ob = ob < OW ? ob : OW;
+					if (oa >= ob)
+						continue;
+					if (p->sw == 1) {
+						const float *xs = xr + (oa + off) * C;
+						float *ys = yr + oa * C;
+						int64_t L = (ob - oa) * C;
 						if (max) {
 							#pragma omp simd
-							for (int64_t c = 0; c < C; c++)
-								yp[c] = xp[c] > yp[c] || xp[c] != xp[c] ? xp[c] : yp[c]; /* NaN wins */
+							for (int64_t i = 0; i < L; i++)
+								ys[i] = xs[i] > ys[i] || xs[i] != xs[i] ? xs[i] : ys[i]; /* NaN wins */
 						} else {
 							#pragma omp simd
-							for (int64_t c = 0; c < C; c++)
-								yp[c] += xp[c];
+							for (int64_t i = 0; i < L; i++)
+								ys[i] += xs[i];
 						}
-					}
-				}
-				if (!max) {
-					float inv = cnt ? 1.0f / (float)cnt : 0;
-					for (int64_t c = 0; c < C; c++)
-						yp[c] *= inv;
+					} else
+						for (int64_t ow = oa; ow < ob; ow++) {
+							const float *xs = xr + (ow * p->sw + off) * C;
+							float *ys = yr + ow * C;
+							if (max) {
+								#pragma omp simd
+								for (int64_t c = 0; c < C; c++)
+									ys[c] = xs[c] > ys[c] || xs[c] != xs[c] ? xs[c] : ys[c];
+							} else {
+								#pragma omp simd
+								for (int64_t c = 0; c < C; c++)
+									ys[c] += xs[c];
+							}
+						}
 				}
 			}
+			if (!max)
+				for (int64_t ow = 0; ow < OW; ow++) {
+					/* padded taps count for count_include_pad when they lie
+					 * in the declared padding */
+					int64_t valid = (kh1 - kh0) * cnt[ow];
+					int64_t c_ = valid + p->include_pad * (hpad * cnt[OW + ow] - valid);
+					float inv = c_ ? 1.0f / (float)c_ : 0.0f;
+					float *ys = yr + ow * C;
+					#pragma omp simd
+					for (int64_t c = 0; c < C; c++)
+						ys[c] *= inv;
+				}
+		}
+	free(cnt);
 }
 
 HOT static void pool_bwd(const nn_pool *p, const float *x, const float *y, const float *dy, float *dx,

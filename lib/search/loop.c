@@ -61,6 +61,7 @@ struct nash_search {
 	float *x;
 	int *y;
 	nash_rng rng;              /* paths */
+	int bf16;                  /* alpha steps in bfloat16 */
 	int epoch;                 /* epochs done */
 	int64_t step;              /* steps done in the current epoch */
 	int64_t steps_per_epoch;
@@ -228,6 +229,9 @@ nash_search *nash_search_new(nash_graph *g, const nash_dataset *d, const nash_se
 	s->net = nash_net_new(g, &no, e);
 	if (!s->net)
 		goto fail;
+	s->bf16 = o->arch_prec == NASH_ARCH_BF16 || (o->arch_prec == NASH_ARCH_AUTO && nash_bf16_native());
+	s->bf16 = s->bf16 && nash_net_bf16(s->net, 1);
+	nash_net_bf16(s->net, 0);
 	int np = nash_net_nparams(s->net);
 	s->wp = nash_alloc((size_t)(np + 1) * sizeof *s->wp);
 	s->al = nash_alloc((size_t)(np + 1) * sizeof *s->al);
@@ -271,6 +275,7 @@ nash_search *nash_search_new(nash_graph *g, const nash_dataset *d, const nash_se
 	wo.momentum = o->momentum;
 	wo.wd = o->wd;
 	wo.no_decay = 0;
+	wo.threads = o->threads;
 	nash_optim_defaults(&ao, NASH_OPT_ADAM);
 	ao.beta1 = o->arch_beta1;
 	ao.beta2 = o->arch_beta2;
@@ -296,6 +301,7 @@ nash_net *nash_search_net(nash_search *s) { return s->net; }
 const nash_supernet *nash_search_supernet(const nash_search *s) { return &s->sn; }
 int nash_search_epochs_done(const nash_search *s) { return s->epoch; }
 int64_t nash_search_step_in_epoch(const nash_search *s) { return s->step; }
+int nash_search_arch_bf16(const nash_search *s) { return s->bf16; }
 int64_t nash_search_steps_per_epoch(const nash_search *s) { return s->steps_per_epoch; }
 const double *nash_search_costs_of(const nash_search *s) { return s->cost; }
 
@@ -313,14 +319,20 @@ int nash_search_arch_grad(nash_search *s, const float *x, const int *y, int n, i
 	nash_net_train_mode(s->net, 1);
 	if (draw && s->o.relax == NASH_RELAX_SAMPLE)
 		nash_net_sample(s->net, &s->rng);
-	if (nash_net_forward(s->net, x, n, e) < 0)
-		return -1;
+	nash_net_bf16(s->net, s->bf16);
+	int rc = nash_net_forward(s->net, x, n, e);
 	int top1 = 0;
-	double l = nash_net_loss(s->net, y, 0, &top1, NULL);
-	if (!isfinite(l))
-		return nash_fail(e, "graph %s: the architecture loss is not finite", s->g->name);
-	nash_net_zero_grad(s->net);
-	if (nash_net_backward(s->net, NASH_GRAD_ALPHA, e) < 0)
+	double l = rc < 0 ? 0 : nash_net_loss(s->net, y, 0, &top1, NULL);
+	if (rc == 0 && !isfinite(l))
+		rc = nash_fail(e, "graph %s: the architecture loss is not finite", s->g->name);
+	if (rc == 0) {
+		/* only the alphas receive gradients here */
+		for (int i = 0; i < s->nal; i++)
+			memset(s->al[i].eng->g, 0, (size_t)s->al[i].eng->n * sizeof(float));
+		rc = nash_net_backward(s->net, NASH_GRAD_ALPHA, e);
+	}
+	nash_net_bf16(s->net, 0);
+	if (rc < 0)
 		return -1;
 	if (loss)
 		*loss = l;
@@ -823,6 +835,7 @@ int nash_search_finish(nash_search *s, nash_genotype *gt, nash_err *e)
 	nash_val_set(a, "betas", dvals(betas, 2));
 	nash_val_set(a, "weight_decay", nash_val_f64(o->arch_wd));
 	nash_val_set(a, "every", nash_val_int(o->arch_every));
+	nash_val_set(a, "precision", nash_val_str(s->bf16 ? "bf16" : "f32"));
 	nash_val_set(a, "images", nash_val_int(s->asplit.n));
 	nash_val_set(m, "arch", a);
 	nash_val *h = nash_val_map();

@@ -2,13 +2,13 @@
  * machine's fp32 GEMM peak, measured in one run: ResNet18 (small-input
  * stem, 1x28x28, batch 64) at widths 16 and 64, float and fake-quant
  * (nash-quant --preset w2a2: 2-bit weights and activations, 8-bit first
- * and last layers and adders), peak memory, and the cost of the
- * NASH sampled-path search relative to plain training.
+ * and last layers and adders) and peak memory. The search's cost next
+ * to plain training is bench_search's.
  *
  * On a busy machine (load average above the CPU count) it re-executes
  * itself with OMP_WAIT_POLICY=PASSIVE unless a policy is set.
  * NASH_BENCH_SECONDS (default 3) sets how long each figure is measured;
- * NASH_BENCH_ONLY=16,64,q16,q64,search picks figures; NASH_BENCH_THREADS
+ * NASH_BENCH_ONLY=16,64,q16,q64 picks figures; NASH_BENCH_THREADS
  * (default 2) the threads. */
 #include "models/models.h"
 #include "nn/nn.h"
@@ -233,31 +233,6 @@ static double maxrss_mb(void)
 	return ru.ru_maxrss / 1024.0;
 }
 
-/* The per-epoch search cost that MAC counts alone imply: a weight step
- * runs the backbone and the sampled candidates forward and backward (3x
- * their MACs), an alpha step runs them forward and backward-data (2x) and
- * every other candidate forward; plain training runs the backbone 3x. At
- * alpha = 0 each candidate is sampled with probability 1/k. */
-static double mac_bound(nash_graph *sup, nash_graph *plain)
-{
-	static const char *const ops[] = {"max_pool_3x3", "skip_connect", "conv_1x1", "conv_3x3", "conv_5x5"};
-	nash_counts cs, cp;
-	nash_err e;
-	nash_graph_count(sup, &cs, &e);
-	nash_graph_count(plain, &cp, &e);
-	double cand = 0;
-	for (int i = 0; i < sup->nnodes; i++) {
-		int64_t m = nash_node_macs(sup, sup->nodes[i]);
-		for (int k = 0; k < 5 && m > 0; k++)
-			if (strstr(sup->nodes[i]->name, ops[k])) {
-				cand += (double)m;
-				break;
-			}
-	}
-	double P = (double)cs.macs - cand, S = cand / 6, A = cand, B = (double)cp.macs;
-	return (3 * (P + S) + 2 * (P + S) + (A - S)) / (2 * 3 * B);
-}
-
 typedef struct {
 	int width, quant;
 	double ips, ips_median, gflops, mb, rss;
@@ -349,30 +324,6 @@ int main(int argc, char **argv)
 				nash_graph_free(g[q]);
 			}
 	}
-	double rw = 0, ra = 0, rt = 0, smb = 0, bound = 0;
-	int srounds = 0;
-	if (want("search")) {
-		nash_graph *gb_ = build(16, 0, 0, 0), *gs = build(16, 1, 1, 0);
-		trainer tb, ts;
-		trainer_init(&tb, gb_);
-		trainer_init(&ts, gs);
-		nash_rng r;
-		nash_rng_seed(&r, 7);
-		job j[3] = {{.t = &tb, .what = NASH_GRAD_WEIGHTS},
-		            {.t = &ts, .what = NASH_GRAD_WEIGHTS, .rng = &r},
-		            {.t = &ts, .what = NASH_GRAD_ALPHA, .rng = &r}};
-		run_jobs(j, 3);
-		rw = median_ratio(j, (int[]){1}, 1, (int[]){0}, 1);
-		ra = median_ratio(j, (int[]){2}, 1, (int[]){0}, 1);
-		rt = median_ratio(j, (int[]){1, 2}, 2, (int[]){0}, 1);
-		srounds = j[0].n;
-		smb = nash_net_bytes(ts.net) / 1e6;
-		bound = mac_bound(gs, gb_);
-		trainer_free(&tb);
-		trainer_free(&ts);
-		nash_graph_free(gb_);
-		nash_graph_free(gs);
-	}
 	printf("nn: fp32 GEMM peak (dnnl_sgemm 2048^3, %d threads, best of the run): %.0f GFLOP/s; "
 	       "load average %.1f at start, %.1f at end\n", THREADS, gemm_best, load0, load1());
 	for (int i = 0; i < nres; i++) {
@@ -389,10 +340,6 @@ int main(int argc, char **argv)
 		if (qat_rounds[wi])
 			printf("nn: resnet18 w%d QAT / float throughput: %.2f (median over %d rounds)\n", widths[wi],
 			       qat_ratio[wi], qat_rounds[wi]);
-	if (srounds)
-		printf("nn: v1 supernet w16 search, sampled path: weight step %.2fx, alpha step %.2fx a plain step; "
-		       "per epoch %.2fx plain training (target <= 3x; MAC counts alone: %.2fx; median over %d rounds); "
-		       "supernet %.0f MB\n", rw, ra, rt / 2, bound, srounds, smb);
 	printf("nn: max RSS %.0f MB\n", maxrss_mb());
 	return 0;
 }

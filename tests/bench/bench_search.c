@@ -2,7 +2,10 @@
  * epoch: the ResNet18 width-16 v2 supernet on Fashion-MNIST (sampled
  * path, batch 64, the reference hyper-parameters) against the plain
  * ResNet18 width 16 trained with SGD at batch 64, both measured in this
- * run, interleaved in rounds so that the machine's load hits both alike.
+ * run, interleaved in rounds so that the machine's load hits both alike;
+ * once with the default alpha-step arithmetic (bfloat16 gate evaluation
+ * and backward-data on CPUs with bf16 dot products) and once all f32,
+ * next to the ratio the f32 algorithm's multiply-accumulates imply.
  *
  * A search epoch is one pass over the weight half (n/2 images): n/2/64
  * steps, each an Adam step on alpha with an architecture batch and an SGD
@@ -16,6 +19,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int envint(const char *k, int def)
 {
@@ -27,6 +31,38 @@ static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return x < y ? -1 : x > y;
+}
+
+/* The per-epoch ratio that MAC counts alone imply for the f32 algorithm:
+ * a weight step runs the backbone P and the sampled candidates S forward
+ * and backward (3x their MACs), an alpha step runs them forward and
+ * backward-data (2x) and every other candidate forward (A - S); a plain
+ * step runs the plain network B 3x, and a plain epoch has twice the steps.
+ * At alpha = 0 each of an edge's 6 candidates is sampled with p = 1/6. */
+static double mac_bound(nash_graph *sup, nash_graph *plain)
+{
+	static const char *const ops[] = {"max_pool_3x3", "skip_connect", "conv_1x1", "conv_3x3", "conv_5x5"};
+	nash_counts cs, cp;
+	nash_err e;
+	nash_graph_count(sup, &cs, &e);
+	nash_graph_count(plain, &cp, &e);
+	double cand = 0;
+	for (int i = 0; i < sup->nnodes; i++) {
+		int64_t m = nash_node_macs(sup, sup->nodes[i]);
+		for (int k = 0; k < 5 && m > 0; k++)
+			if (strstr(sup->nodes[i]->name, ops[k])) {
+				cand += (double)m;
+				break;
+			}
+	}
+	double P = (double)cs.macs - cand, S = cand / 6, A = cand, B = (double)cp.macs;
+	return (3 * (P + S) + 2 * (P + S) + (A - S)) / (2 * 3 * B);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void die(const char *what, const nash_err *e)
@@ -50,18 +86,20 @@ int main(void)
 	}
 	nash_model_opts mo = {.arch = "resnet18", .in_c = 1, .in_h = 28, .in_w = 28, .width = 16, .version = 2,
 	                      .search = 1, .seed = 1};
-	nash_graph *sg = nash_model_build(&mo, &e);
+	nash_graph *sg = nash_model_build(&mo, &e), *sg32 = nash_model_build(&mo, &e);
 	mo.version = 0;
 	mo.search = 0;
 	nash_graph *pg = nash_model_build(&mo, &e);
-	if (!sg || !pg)
+	if (!sg || !sg32 || !pg)
 		die("build", &e);
 	nash_search_opts so;
 	nash_search_defaults(&so);
 	so.epochs = 1000;   /* never reaches an epoch end: only steps are timed */
 	so.threads = threads;
 	nash_search *s = nash_search_new(sg, d, &so, &e);
-	if (!s)
+	so.arch_prec = NASH_ARCH_F32;
+	nash_search *s32 = s ? nash_search_new(sg32, d, &so, &e) : NULL;
+	if (!s || !s32)
 		die("search", &e);
 	/* the plain network: SGD, momentum 0.9, wd 3e-4, batch 64, clip 5 */
 	nash_net_opts no = {64, 1, threads, NASH_RELAX_SAMPLE};
@@ -77,6 +115,7 @@ int main(void)
 	nash_optim_opts oo;
 	nash_optim_defaults(&oo, NASH_OPT_SGD);
 	oo.wd = 3e-4;
+	oo.threads = threads;
 	nash_optim *opt = nash_optim_new(&oo, pp, np);
 	nash_batcher b;
 	nash_batcher_init(&b, d, &d->train, 64, 1, NULL, 1);
@@ -85,11 +124,11 @@ int main(void)
 	/* architecture steps alone, to split the search step */
 	nash_batcher ab;
 	nash_batcher_init(&ab, d, &d->train, 64, 1, NULL, 2);
-	/* finely interleaved: each round is two plain steps, one search step and
-	 * one alpha gradient, so that the machine's load hits all alike; the
-	 * ratio reported is the median of the rounds' ratios */
+	/* finely interleaved: each round is two plain steps, one search step of
+	 * each arithmetic and one alpha gradient, so that the machine's load
+	 * hits all alike; the ratios reported are medians of the rounds' */
 	int n = steps * rounds;
-	double *rs = malloc(sizeof *rs * (size_t)n), *ra = malloc(sizeof *ra * (size_t)n);
+	double *rs = malloc(sizeof *rs * (size_t)n * 3), *r32 = rs + n, *ra = rs + 2 * n;
 	double ts = 0, tp = 0;
 	for (int r = -1; r < n; r++) {   /* round -1 warms up */
 		double t0 = nash_now();
@@ -120,25 +159,29 @@ int main(void)
 		if (nash_search_arch_grad(s, x, y, m, 1, NULL, NULL, &e) < 0)
 			die("arch step", &e);
 		double t3 = nash_now();
+		if (nash_search_step(s32, &e) < 0)
+			die("f32 search step", &e);
+		double t4 = nash_now();
 		if (r < 0)
 			continue;
 		tp += t1 - t0;
 		ts += t2 - t1;
 		rs[r] = (t2 - t1) / (t1 - t0);
 		ra[r] = (t3 - t2) / (t1 - t0);
+		r32[r] = (t4 - t3) / (t1 - t0);
 	}
-	qsort(rs, (size_t)n, sizeof *rs, cmp);
-	qsort(ra, (size_t)n, sizeof *ra, cmp);
-	double ratio = n % 2 ? rs[n / 2] : (rs[n / 2 - 1] + rs[n / 2]) / 2;
-	double aratio = n % 2 ? ra[n / 2] : (ra[n / 2 - 1] + ra[n / 2]) / 2;   /* alpha step / plain pair */
-	double wratio = ratio - aratio;
-	printf("search: ResNet18-w16 v2 supernet, sampled path, batch 64, %d thread%s: a search step (alpha + weights) %.3f s, "
-	       "a plain ResNet18-w16 training step %.3f s on average; search epoch / plain epoch = %.2f (median of "
-	       "%d interleaved rounds) with an alpha step at every step (the reference); the alpha step is %.0f%% of "
-	       "a search step, so with --arch-every 2 the ratio is %.2f, with --arch-every 5 %.2f\n",
-	       threads, threads == 1 ? "" : "s", ts / n, tp / (2 * n), ratio, n, 100 * aratio / ratio, wratio + aratio / 2, wratio + aratio / 5);
+	double ratio = median(rs, n), aratio = median(ra, n), ratio32 = median(r32, n);
+	double wratio = ratio - aratio;   /* weight step / plain pair */
+	const char *name = nash_search_arch_bf16(s) ? "bf16" : "f32";
+	printf("search: ResNet18-w16 v2 supernet, sampled path, batch 64, %d thread%s, an alpha step at every step (the "
+	       "reference): a search step %.3f s, a plain ResNet18-w16 training step %.3f s on average; "
+	       "search epoch / plain epoch = %.2f (target <= 3; median of %d interleaved rounds) with the alpha step's "
+	       "gates and backward-data in %s; %.2f all in f32 (MAC counts alone imply %.2f for f32); "
+	       "the alpha step is %.0f%% of a search step, so with --arch-every 2 the ratio is %.2f, with --arch-every "
+	       "5 %.2f\n",
+	       threads, threads == 1 ? "" : "s", ts / n, tp / (2 * n), ratio, n, name, ratio32, mac_bound(sg, pg),
+	       100 * aratio / ratio, wratio + aratio / 2, wratio + aratio / 5);
 	free(rs);
-	free(ra);
 	free(x);
 	free(pp);
 	nash_batcher_free(&b);
@@ -146,7 +189,9 @@ int main(void)
 	nash_optim_free(opt);
 	nash_net_free(pn);
 	nash_search_free(s);
+	nash_search_free(s32);
 	nash_graph_free(sg);
+	nash_graph_free(sg32);
 	nash_graph_free(pg);
 	nash_dataset_free(d);
 	return 0;

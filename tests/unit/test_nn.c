@@ -186,6 +186,88 @@ static void test_conv(void)
 	free_g();
 }
 
+/* Pooling forward against a direct loop over NCHW: max and average (with
+ * and without counting the padding), strides 1 and 2, dilation,
+ * asymmetric pads, channel counts that are not a multiple of the vector. */
+static void pool_ref(const float *x, float *y, int n, int C, int H, int W, int kh, int kw, int sh, int sw,
+                     int dh, int dw, const int pad[4], int max, int inc, int OH, int OW)
+{
+	for (int b = 0; b < n; b++)
+		for (int c = 0; c < C; c++)
+			for (int oh = 0; oh < OH; oh++)
+				for (int ow = 0; ow < OW; ow++) {
+					double acc = max ? -INFINITY : 0;
+					int cnt = 0;
+					for (int i = 0; i < kh; i++)
+						for (int j = 0; j < kw; j++) {
+							int ih = oh * sh - pad[0] + i * dh, iw = ow * sw - pad[1] + j * dw;
+							if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+								cnt += inc && ih >= -pad[0] && ih < H + pad[2] && iw >= -pad[1] && iw < W + pad[3];
+								continue;
+							}
+							float v = x[((b * C + c) * H + ih) * W + iw];
+							acc = max ? fmax(acc, v) : acc + v;
+							cnt++;
+						}
+					y[((b * C + c) * OH + oh) * OW + ow] = (float)(max ? acc : cnt ? acc / cnt : 0);
+				}
+}
+
+static void test_pool_forward(void)
+{
+	struct { const char *op; int C, H, W, kh, kw, sh, sw, dh, dw, pad[4], inc; } cs[] = {
+		{"MaxPool", 3, 7, 7, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 0},
+		{"MaxPool", 20, 6, 5, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 0},
+		{"MaxPool", 20, 9, 8, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, 0},
+		{"MaxPool", 17, 8, 7, 2, 2, 1, 1, 2, 2, {0, 1, 1, 0}, 0},
+		{"AveragePool", 20, 6, 5, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 0},
+		{"AveragePool", 20, 6, 5, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, 1},
+		{"AveragePool", 5, 7, 6, 3, 2, 2, 2, 1, 1, {1, 0, 1, 1}, 0},
+		{"AveragePool", 5, 7, 6, 3, 2, 2, 2, 1, 1, {1, 0, 1, 1}, 1},
+		{"AveragePool", 33, 5, 5, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, 1},
+	};
+	for (size_t k = 0; k < sizeof cs / sizeof *cs; k++) {
+		nash_err e = {{0}};
+		int C = cs[k].C, H = cs[k].H, W = cs[k].W, n = 3;
+		int OH = (H + cs[k].pad[0] + cs[k].pad[2] - cs[k].dh * (cs[k].kh - 1) - 1) / cs[k].sh + 1;
+		int OW = (W + cs[k].pad[1] + cs[k].pad[3] - cs[k].dw * (cs[k].kw - 1) - 1) / cs[k].sw + 1;
+		fx_new("poolfwd", C, H, W);
+		nash_node *nd = fx_node(cs[k].op, "p", "x", NULL);
+		nash_attr_set_ints(nd, "kernel_shape", 2, (int64_t[]){cs[k].kh, cs[k].kw});
+		nash_attr_set_ints(nd, "strides", 2, (int64_t[]){cs[k].sh, cs[k].sw});
+		nash_attr_set_ints(nd, "pads", 4, (int64_t[]){cs[k].pad[0], cs[k].pad[1], cs[k].pad[2], cs[k].pad[3]});
+		if (cs[k].dh > 1 || cs[k].dw > 1)
+			nash_attr_set_ints(nd, "dilations", 2, (int64_t[]){cs[k].dh, cs[k].dw});
+		if (cs[k].op[0] == 'A')
+			nash_attr_set_int(nd, "count_include_pad", cs[k].inc);
+		fx_node("Flatten", "f", "p", NULL);
+		nash_graph *g = fx_finish("f");
+		int ok = nash_graph_validate(g, &e) == 0;
+		nash_net_opts o = {n, 0, 1, NASH_RELAX_SAMPLE};
+		nash_net *net = ok ? nash_net_new(g, &o, &e) : NULL;
+		float *x = malloc(sizeof *x * (size_t)(n * C * H * W)), *want = malloc(sizeof *want * (size_t)(n * C * OH * OW));
+		fx_fill(x, (int64_t)n * C * H * W, &fx_rng, 1.0);
+		pool_ref(x, want, n, C, H, W, cs[k].kh, cs[k].kw, cs[k].sh, cs[k].sw, cs[k].dh, cs[k].dw, cs[k].pad,
+		         cs[k].op[0] == 'M', cs[k].inc, OH, OW);
+		int kk = 0;
+		double worst = 1e30;
+		if (net && nash_net_forward(net, x, n, &e) == 0) {
+			const float *got = nash_net_logits(net, &kk);
+			worst = 0;
+			for (int i = 0; i < n * C * OH * OW && kk == C * OH * OW; i++)
+				worst = fmax(worst, fabs(got[i] - want[i]));
+		}
+		CHECK(kk == C * OH * OW && worst < 1e-6, "%s %dx%d/%d dilation %d pads %d,%d,%d,%d%s on %d channels: forward = a direct loop (max diff %.2g%s%s)",
+		      cs[k].op, cs[k].kh, cs[k].kw, cs[k].sh, cs[k].dh, cs[k].pad[0], cs[k].pad[1], cs[k].pad[2], cs[k].pad[3],
+		      cs[k].op[0] == 'A' ? (cs[k].inc ? ", padding counted" : ", padding not counted") : "", C, worst,
+		      e.msg[0] ? ": " : "", e.msg);
+		free(x);
+		free(want);
+		nash_net_free(net);
+		free_g();
+	}
+}
+
 static void test_bn_act_pool(void)
 {
 	nash_node *n;
@@ -640,6 +722,7 @@ int main(void)
 {
 	test_conv();
 	test_bn_act_pool();
+	test_pool_forward();
 	test_elementwise();
 	test_flatten_order();
 	test_loss();

@@ -449,7 +449,7 @@ static void near_path(nash_net *snet, nash_net *net, const char *edge, double ep
  * through the softmax mixture next to the sampled path (every other
  * candidate at probability eps: d loss / d alpha_j = p_j (G_j - E_p[G])),
  * a code path of the engine independent of the sampled gates. */
-static double check_formula(double T, double L, const char *edge, int verbose)
+static double check_formula(double T, double L, const char *edge, nash_arch_prec prec, int verbose)
 {
 	nash_err e = {{0}};
 	nash_dataset *d = tiny_data(64, 5);
@@ -463,6 +463,7 @@ static double check_formula(double T, double L, const char *edge, int verbose)
 	o.temperature = T;
 	o.hw_weight = L;
 	o.seed = 9;
+	o.arch_prec = prec;
 	nash_search *s = nash_search_new(g, d, &o, &e);
 	if (!s) {
 		printf("# search: %s\n", e.msg);
@@ -555,6 +556,7 @@ static void check_expectation(double gamma, double *rel)
 	o.batch = 16;
 	o.threads = 1;
 	o.seed = 2;
+	o.arch_prec = NASH_ARCH_F32;
 	nash_search *s = nash_search_new(g, d, &o, &e);
 	nash_net *net = nash_search_net(s);
 	const nash_supernet *sn = nash_search_supernet(s);
@@ -617,12 +619,21 @@ static void check_expectation(double gamma, double *rel)
 
 static void test_loop_gradients(void)
 {
-	double r = check_formula(1, 0, "cell1.n1.e1", 0);
+	double r = check_formula(1, 0, "cell1.n1.e1", NASH_ARCH_F32, 0);
 	CHECK(r < 1e-4, "sampled-path alpha gradient = sum_j g_j p_j (delta_ij - p_i), gates from the mixture next to the path (rel %.2g)", r);
-	r = check_formula(1, 0, "cell2.n2.e0", 0);
+	r = check_formula(1, 0, "cell2.n2.e0", NASH_ARCH_F32, 0);
 	CHECK(r < 1e-4, "the same on a stride-2 edge (rel %.2g)", r);
-	r = check_formula(2, 0.7, "cell1.n3.e2", 0);
+	r = check_formula(2, 0.7, "cell1.n3.e2", NASH_ARCH_F32, 0);
 	CHECK(r < 1e-4, "with temperature 2 and hardware weight 0.7: /T and the cost term (rel %.2g)", r);
+	/* bfloat16 alpha steps: inputs and weights of the convolutions rounded
+	 * to 8 significant bits, so the gradient agrees to about 1 % */
+	const char *be[] = {"cell1.n1.e1", "cell2.n2.e0", "cell1.n3.e2"};
+	double rb = 0;
+	for (int i = 0; i < 3; i++)
+		rb = fmax(rb, check_formula(1, 0, be[i], NASH_ARCH_BF16, 0));
+	CHECK(rb < 2e-2, "the same in bfloat16 agrees to within 2 %% (rel %.2g)", rb);
+	if (nash_bf16_native())
+		CHECK(rb > 1e-4, "... and bfloat16 is in use on this CPU (it differs from f32: rel %.2g)", rb);
 	double r1, r2;
 	check_expectation(1e-3, &r1);
 	check_expectation(0.1, &r2);
