@@ -333,8 +333,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'd': opt.data = optarg; break;
 		case 'S':
-			if (strcmp(optarg, "test") && strcmp(optarg, "train") && strcmp(optarg, "val"))
-				die_usage("--split: '%s' is not test, train or val", optarg);
+			tool_choice("split", optarg, (const char *[]){"test", "train", "val", NULL});
 			opt.split = optarg;
 			break;
 		case O_VAL: opt.val_frac = tool_float("val-split", optarg, 0, 0.99); break;

@@ -384,12 +384,8 @@ static int search_option(int c)
 	switch (c) {
 	case S_SEARCH: sopt.on = 1; return 1;
 	case S_RELAX:
-		if (strcmp(optarg, "sample") == 0)
-			o->relax = NASH_RELAX_SAMPLE;
-		else if (strcmp(optarg, "softmax") == 0)
-			o->relax = NASH_RELAX_SOFTMAX;
-		else
-			die_usage("--relax: '%s' is not sample or softmax", optarg);
+		o->relax = tool_choice("relax", optarg, (const char *[]){"sample", "softmax", NULL}) == 0
+		                   ? NASH_RELAX_SAMPLE : NASH_RELAX_SOFTMAX;
 		break;
 	case S_SPLIT: o->split = tool_float("split", optarg, 0.01, 0.99); break;
 	case S_STEPS: o->steps = tool_int("steps", optarg, 1, 1L << 40); break;
@@ -397,16 +393,11 @@ static int search_option(int c)
 	case S_ABETAS: parse_pair("arch-betas", optarg, &o->arch_beta1, &o->arch_beta2, 0, 0.999999); break;
 	case S_AWD: o->arch_wd = tool_float("arch-wd", optarg, 0, 10); break;
 	case S_AEVERY: o->arch_every = (int)tool_int("arch-every", optarg, 1, 1000000); break;
-	case S_APREC:
-		if (strcmp(optarg, "auto") == 0)
-			o->arch_prec = NASH_ARCH_AUTO;
-		else if (strcmp(optarg, "bf16") == 0)
-			o->arch_prec = NASH_ARCH_BF16;
-		else if (strcmp(optarg, "f32") == 0)
-			o->arch_prec = NASH_ARCH_F32;
-		else
-			die_usage("--arch-precision: '%s' is not auto, bf16 or f32", optarg);
+	case S_APREC: {
+		static const nash_arch_prec prec[] = {NASH_ARCH_AUTO, NASH_ARCH_BF16, NASH_ARCH_F32};
+		o->arch_prec = prec[tool_choice("arch-precision", optarg, (const char *[]){"auto", "bf16", "f32", NULL})];
 		break;
+	}
 	case S_TEMP: o->temperature = tool_float("temperature", optarg, 1e-3, 1e3); break;
 	case S_HWW: o->hw_weight = tool_float("hw-weight", optarg, 0, 1e6); break;
 	case S_HWC:

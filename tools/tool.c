@@ -138,6 +138,21 @@ long tool_int(const char *opt, const char *s, long lo, long hi)
 	return v;
 }
 
+int tool_choice(const char *opt, const char *s, const char *const *names)
+{
+	char list[256] = "";
+	int n = 0;
+	while (names[n])
+		n++;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(s, names[i]) == 0)
+			return i;
+		size_t l = strlen(list);
+		snprintf(list + l, sizeof list - l, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+	}
+	die_usage("--%s: '%s' is not %s", opt, s, list);
+}
+
 double tool_float(const char *opt, const char *s, double lo, double hi)
 {
 	char *end;

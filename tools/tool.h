@@ -35,6 +35,9 @@ void tool_stdout_binary(void);
 /* Strict number parsing for options; a bad value is a usage error. */
 long tool_int(const char *opt, const char *s, long lo, long hi);
 double tool_float(const char *opt, const char *s, double lo, double hi);
+/* The index of s in names (NULL-ended); anything else is a usage error
+ * that lists them. */
+int tool_choice(const char *opt, const char *s, const char *const *names);
 
 /* The record loop. Reads every record of each file in files (stdin when
  * nfiles is 0 or a file is "-"); validates each graph, calls fn, and

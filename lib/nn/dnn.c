@@ -345,6 +345,15 @@ static dnnl_status_t make_reorder(nash_net *net, const dnnl_memory_desc_t *from,
 	return st;
 }
 
+static void pds_free(dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (pd[i])
+			dnnl_primitive_desc_destroy(pd[i]);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+}
+
 static dnnl_status_t build(nash_net *net, nn_node *nd, int n, centry *ce)
 {
 	struct nn_dnn *d = nd->dnn;
@@ -407,14 +416,7 @@ static dnnl_status_t build(nash_net *net, nn_node *nd, int n, centry *ce)
 	}
 out:
 #undef TRY
-	if (fpd)
-		dnnl_primitive_desc_destroy(fpd);
-	if (bdpd)
-		dnnl_primitive_desc_destroy(bdpd);
-	if (bwpd)
-		dnnl_primitive_desc_destroy(bwpd);
-	if (attr)
-		dnnl_primitive_attr_destroy(attr);
+	pds_free(attr, (dnnl_primitive_desc_t[]){fpd, bdpd, bwpd}, 3);
 	if (st != dnnl_success)
 		centry_free(ce);
 	return st;
@@ -467,12 +469,7 @@ static int build16(nash_net *net, nn_node *nd, centry *ce)
 		TRY(dnnl_out_of_memory);
 out:
 #undef TRY
-	if (fpd)
-		dnnl_primitive_desc_destroy(fpd);
-	if (bdpd)
-		dnnl_primitive_desc_destroy(bdpd);
-	if (attr)
-		dnnl_primitive_attr_destroy(attr);
+	pds_free(attr, (dnnl_primitive_desc_t[]){fpd, bdpd}, 2);
 	ce->h16 = st == dnnl_success ? 1 : -1;
 	if (st != dnnl_success) {
 		dnnl_primitive_t *ps[] = {&ce->fwd16, &ce->bwdd16, &ce->r_fwd16, &ce->r_bwdd16};

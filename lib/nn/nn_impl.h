@@ -201,7 +201,7 @@ int nn_forward_node(nash_net *net, nn_node *nd, int n, int mode, nash_err *e);
 int nn_backward_node(nash_net *net, nn_node *nd, int n, int mode, nash_err *e);
 
 /* Gate of a training-mode BN (batch statistics) ending a Choice branch:
- * *gate = sum dy * BN(x) over n images without computing BN(x); -1 (and
+ * *gate = sum dy * BN(x) over n images without writing BN(x); -1 (and
  * nothing done) when the node is not a plain BN (fused Relu or Quant). */
 int nn_bn_gate(nash_net *net, nn_node *nd, int n, const float *dy, double *gate);
 

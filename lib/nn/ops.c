@@ -349,52 +349,9 @@ static void bn_fwd(nash_net *net, nn_node *nd, int n, int mode)
 		chan_affine(x->val, y->val, P, C, a, b, nd->fuse_relu);
 }
 
-/* sum over all elements of dy * BN(x) for a BN in training mode (batch
- * statistics, running statistics untouched), without writing BN(x): per
- * channel, one pass gathers sum x, sum x^2, sum dy x and sum dy (shifted
- * by the first pixel for the variance, as chan_stats), then
- * sum_c a_c (sum dy x) + b_c (sum dy) with a = gamma invstd,
- * b = beta - mean a. */
-HOT static void gate_sums(const float *x, const float *dy, int64_t P, int64_t C, double *out)
-{
-	int nt = nthr(P * C);
-	double *acc = nash_alloc((size_t)nt * 4 * (size_t)C * sizeof *acc);
-	const float *shift = x;
-	#pragma omp parallel num_threads(nt)
-	{
-		int t = omp_get_thread_num(), T_ = omp_get_num_threads();
-		double *s = acc + (size_t)t * 4 * (size_t)C;
-		float *f = nash_alloc((size_t)C * 4 * sizeof *f);
-		float *f1 = f, *f2 = f + C, *f3 = f + 2 * C, *f4 = f + 3 * C;
-		int64_t lo = P * t / T_, hi = P * (t + 1) / T_;
-		for (int64_t p0 = lo; p0 < hi; p0 += 64) {
-			int64_t p1 = p0 + 64 < hi ? p0 + 64 : hi;
-			memset(f, 0, (size_t)C * 4 * sizeof *f);
-			for (int64_t p = p0; p < p1; p++) {
-				const float *xp = x + p * C, *gp = dy + p * C;
-				#pragma omp simd
-				for (int64_t c = 0; c < C; c++) {
-					float d = xp[c] - shift[c];
-					f1[c] += d;
-					f2[c] += d * d;
-					f3[c] += gp[c] * d;
-					f4[c] += gp[c];
-				}
-			}
-			for (int64_t c = 0; c < 4 * C; c++)
-				s[c] += f[c];
-		}
-		free(f);
-	}
-	for (int64_t c = 0; c < 4 * C; c++) {
-		double a = 0;
-		for (int t = 0; t < nt; t++)
-			a += acc[(size_t)t * 4 * (size_t)C + (size_t)c];
-		out[c] = a;
-	}
-	free(acc);
-}
-
+/* sum dy * BN(x) = sum_c gamma_c sum(dy (x - mean) invstd) + beta_c sum(dy),
+ * from the batch statistics (as bn_fwd computes them) and the sums BN's
+ * backward uses: two passes over x, none written. */
 int nn_bn_gate(nash_net *net, nn_node *nd, int n, const float *dy, double *gate)
 {
 	if (nd->op != OP_BN || nd->fuse_relu || nd->epi_q >= 0)
@@ -402,17 +359,18 @@ int nn_bn_gate(nash_net *net, nn_node *nd, int n, const float *dy, double *gate)
 	nn_tensor *x = T(nd->in[0]);
 	int64_t C = nd->a.bn.c, P = (int64_t)n * (x->v.numel / C);
 	const float *gam = T(nd->in[1])->val, *bet = T(nd->in[2])->val;
-	double *s = nash_alloc((size_t)C * 4 * sizeof *s), g = 0, eps = nd->a.bn.eps;
-	gate_sums(x->val, dy, P, C, s);
+	double *m = nash_alloc((size_t)C * 4 * sizeof *m), *v = m + C, *sdy = m + 2 * C, *sdyx = m + 3 * C, g = 0;
+	float *mean = nash_alloc((size_t)C * 2 * sizeof *mean), *invstd = mean + C;
+	chan_stats(x->val, P, C, m, v);
 	for (int64_t c = 0; c < C; c++) {
-		/* with d = x - shift: sum dy x = sum dy d + shift sum dy */
-		double m = s[c] / (double)P, v = s[C + c] / (double)P - m * m;
-		double invstd = 1.0 / sqrt((v > 0 ? v : 0) + eps), a = gam[c] * invstd;
-		double mean = x->val[c] + m, b = bet[c] - mean * a;
-		double sdx = s[2 * C + c] + (double)x->val[c] * s[3 * C + c];
-		g += a * sdx + b * s[3 * C + c];
+		mean[c] = (float)m[c];
+		invstd[c] = (float)(1.0 / sqrt(v[c] + nd->a.bn.eps));
 	}
-	free(s);
+	chan_bwd_sums(x->val, dy, NULL, P, C, mean, invstd, sdy, sdyx);
+	for (int64_t c = 0; c < C; c++)
+		g += gam[c] * sdyx[c] + bet[c] * sdy[c];
+	free(m);
+	free(mean);
 	*gate = g;
 	return 0;
 }
