@@ -187,51 +187,88 @@ HOT static void copy_or_add(float *dst, const float *src, int64_t m, int acc)
 }
 
 /* ------------------------------------------------------ batch normalisation */
-/* x is P pixels of C channels (channels innermost). Per-channel sums of
- * (x - shift) and its square, combined in double, deterministic for a given
- * thread count (static schedule, fixed merge order). */
-HOT static void chan_stats(const float *x, int64_t P, int64_t C, double *mean, double *var)
+/* x is P pixels of C channels (channels innermost). */
+/* Per-channel sums over P pixels of C channels, with d = x - shift. With
+ * stats, out gets sum d and sum d^2 first; with dy, then sum g and
+ * sum g d, where g = dy, or without stats and with a mask (a fused Relu's
+ * output) g = (mask > 0 ? dy : 0). Partial sums of 64 pixels in float, then
+ * double; threads take fixed ranges added in order, so the result does
+ * not depend on timing. */
+HOT static void chan_sums(const float *x, int stats, const float *dy, const float *mask, const float *shift,
+                          int64_t P, int64_t C, double *out)
 {
-	int nt = nthr(P * C);
-	double *acc = nash_alloc((size_t)nt * 2 * (size_t)C * sizeof *acc);
-	const float *shift = x; /* first pixel */
+	int nt = nthr(P * C), ns = (stats ? 2 : 0) + (dy ? 2 : 0);
+	double *acc = nash_alloc((size_t)nt * (size_t)ns * (size_t)C * sizeof *acc);
 	#pragma omp parallel num_threads(nt)
 	{
 		int t = omp_get_thread_num(), T_ = omp_get_num_threads();
-		double *s1 = acc + (size_t)t * 2 * (size_t)C, *s2 = s1 + C;
-		float *f1 = nash_alloc((size_t)C * 2 * sizeof *f1), *f2 = f1 + C;
+		double *s = acc + (size_t)t * (size_t)ns * (size_t)C;
+		float *f = nash_alloc((size_t)C * (size_t)ns * sizeof *f);
+		/* f1, f2: the statistics or the gradient sums; f3, f4: the gradient sums after the statistics */
+		float *f1 = f, *f2 = f + C, *f3 = f + 2 * C, *f4 = f + 3 * C;
 		int64_t lo = P * t / T_, hi = P * (t + 1) / T_;
 		for (int64_t p0 = lo; p0 < hi; p0 += 64) {
 			int64_t p1 = p0 + 64 < hi ? p0 + 64 : hi;
-			memset(f1, 0, (size_t)C * 2 * sizeof *f1);
+			memset(f, 0, (size_t)C * (size_t)ns * sizeof *f);
 			for (int64_t p = p0; p < p1; p++) {
-				const float *xp = x + p * C;
-				#pragma omp simd
-				for (int64_t c = 0; c < C; c++) {
-					float d = xp[c] - shift[c];
-					f1[c] += d;
-					f2[c] += d * d;
+				const float *xp = x + p * C, *gp = dy ? dy + p * C : NULL, *mp = mask ? mask + p * C : NULL;
+				if (!dy) {
+					#pragma omp simd
+					for (int64_t c = 0; c < C; c++) {
+						float d = xp[c] - shift[c];
+						f1[c] += d;
+						f2[c] += d * d;
+					}
+				} else if (stats) {
+					#pragma omp simd
+					for (int64_t c = 0; c < C; c++) {
+						float d = xp[c] - shift[c], g = gp[c];
+						f1[c] += d;
+						f2[c] += d * d;
+						f3[c] += g;
+						f4[c] += g * d;
+					}
+				} else if (mp) {
+					#pragma omp simd
+					for (int64_t c = 0; c < C; c++) {
+						float g = mp[c] > 0 ? gp[c] : 0.0f;
+						f1[c] += g;
+						f2[c] += g * (xp[c] - shift[c]);
+					}
+				} else {
+					#pragma omp simd
+					for (int64_t c = 0; c < C; c++) {
+						f1[c] += gp[c];
+						f2[c] += gp[c] * (xp[c] - shift[c]);
+					}
 				}
 			}
-			for (int64_t c = 0; c < C; c++) {
-				s1[c] += f1[c];
-				s2[c] += f2[c];
-			}
+			for (int64_t c = 0; c < ns * C; c++)
+				s[c] += f[c];
 		}
-		free(f1);
+		free(f);
 	}
-	for (int64_t c = 0; c < C; c++) {
-		double a = 0, b = 0;
-		for (int t = 0; t < nt; t++) {
-			a += acc[(size_t)t * 2 * (size_t)C + (size_t)c];
-			b += acc[(size_t)t * 2 * (size_t)C + (size_t)C + (size_t)c];
-		}
-		double m = a / (double)P;
-		mean[c] = shift[c] + m;
-		double v = b / (double)P - m * m;
-		var[c] = v > 0 ? v : 0;
+	for (int64_t c = 0; c < ns * C; c++) {
+		double a = 0;
+		for (int t = 0; t < nt; t++)
+			a += acc[(size_t)t * (size_t)ns * (size_t)C + (size_t)c];
+		out[c] = a;
 	}
 	free(acc);
+}
+
+/* Batch mean and (biased) variance per channel, shifted by the first
+ * pixel for accuracy. */
+static void chan_stats(const float *x, int64_t P, int64_t C, double *mean, double *var)
+{
+	double *s = nash_alloc((size_t)C * 2 * sizeof *s);
+	chan_sums(x, 1, NULL, NULL, x, P, C, s);
+	for (int64_t c = 0; c < C; c++) {
+		double m = s[c] / (double)P, v = s[C + c] / (double)P - m * m;
+		mean[c] = x[c] + m;
+		var[c] = v > 0 ? v : 0;
+	}
+	free(s);
 }
 
 /* y = x * a[c] + b[c], then max(y, 0) with relu */
@@ -259,56 +296,16 @@ HOT static void chan_affine(const float *x, float *y, int64_t P, int64_t C, cons
 
 /* Per-channel sums of g and g * (x - mean) * invstd, g = dy, or with a
  * fused Relu g = (y > 0 ? dy : 0). */
-HOT static void chan_bwd_sums(const float *x, const float *dy, const float *y, int64_t P, int64_t C, const float *mean,
+static void chan_bwd_sums(const float *x, const float *dy, const float *y, int64_t P, int64_t C, const float *mean,
                           const float *invstd, double *sdy, double *sdyx)
 {
-	int nt = nthr(P * C);
-	double *acc = nash_alloc((size_t)nt * 2 * (size_t)C * sizeof *acc);
-	#pragma omp parallel num_threads(nt)
-	{
-		int t = omp_get_thread_num(), T_ = omp_get_num_threads();
-		double *s1 = acc + (size_t)t * 2 * (size_t)C, *s2 = s1 + C;
-		float *f1 = nash_alloc((size_t)C * 2 * sizeof *f1), *f2 = f1 + C;
-		int64_t lo = P * t / T_, hi = P * (t + 1) / T_;
-		for (int64_t p0 = lo; p0 < hi; p0 += 64) {
-			int64_t p1 = p0 + 64 < hi ? p0 + 64 : hi;
-			memset(f1, 0, (size_t)C * 2 * sizeof *f1);
-			for (int64_t p = p0; p < p1; p++) {
-				const float *xp = x + p * C, *gp = dy + p * C;
-				if (y) {
-					const float *yp = y + p * C;
-					#pragma omp simd
-					for (int64_t c = 0; c < C; c++) {
-						float g = gp[c];
-						g = yp[c] > 0 ? g : 0.0f;
-						f1[c] += g;
-						f2[c] += g * (xp[c] - mean[c]);
-					}
-				} else {
-					#pragma omp simd
-					for (int64_t c = 0; c < C; c++) {
-						f1[c] += gp[c];
-						f2[c] += gp[c] * (xp[c] - mean[c]);
-					}
-				}
-			}
-			for (int64_t c = 0; c < C; c++) {
-				s1[c] += f1[c];
-				s2[c] += f2[c];
-			}
-		}
-		free(f1);
-	}
+	double *s = nash_alloc((size_t)C * 2 * sizeof *s);
+	chan_sums(x, 0, dy, y, mean, P, C, s);
 	for (int64_t c = 0; c < C; c++) {
-		double a = 0, b = 0;
-		for (int t = 0; t < nt; t++) {
-			a += acc[(size_t)t * 2 * (size_t)C + (size_t)c];
-			b += acc[(size_t)t * 2 * (size_t)C + (size_t)C + (size_t)c];
-		}
-		sdy[c] = a;
-		sdyx[c] = b * invstd[c];
+		sdy[c] = s[c];
+		sdyx[c] = s[C + c] * invstd[c];
 	}
-	free(acc);
+	free(s);
 }
 
 static void bn_fwd(nash_net *net, nn_node *nd, int n, int mode)
@@ -349,28 +346,25 @@ static void bn_fwd(nash_net *net, nn_node *nd, int n, int mode)
 		chan_affine(x->val, y->val, P, C, a, b, nd->fuse_relu);
 }
 
-/* sum dy * BN(x) = sum_c gamma_c sum(dy (x - mean) invstd) + beta_c sum(dy),
- * from the batch statistics (as bn_fwd computes them) and the sums BN's
- * backward uses: two passes over x, none written. */
+/* sum dy * BN(x) = sum_c a_c sum(dy x) + b_c sum(dy), with a = gamma invstd,
+ * b = beta - mean a from the batch statistics: one pass over x and dy
+ * (chan_sums shifted by the first pixel), BN(x) never written. */
 int nn_bn_gate(nash_net *net, nn_node *nd, int n, const float *dy, double *gate)
 {
 	if (nd->op != OP_BN || nd->fuse_relu || nd->epi_q >= 0)
 		return -1;
 	nn_tensor *x = T(nd->in[0]);
 	int64_t C = nd->a.bn.c, P = (int64_t)n * (x->v.numel / C);
-	const float *gam = T(nd->in[1])->val, *bet = T(nd->in[2])->val;
-	double *m = nash_alloc((size_t)C * 4 * sizeof *m), *v = m + C, *sdy = m + 2 * C, *sdyx = m + 3 * C, g = 0;
-	float *mean = nash_alloc((size_t)C * 2 * sizeof *mean), *invstd = mean + C;
-	chan_stats(x->val, P, C, m, v);
+	const float *gam = T(nd->in[1])->val, *bet = T(nd->in[2])->val, *sh = x->val;
+	double *s = nash_alloc((size_t)C * 4 * sizeof *s), g = 0;
+	chan_sums(sh, 1, dy, NULL, sh, P, C, s);
 	for (int64_t c = 0; c < C; c++) {
-		mean[c] = (float)m[c];
-		invstd[c] = (float)(1.0 / sqrt(v[c] + nd->a.bn.eps));
+		double m = s[c] / (double)P, v = s[C + c] / (double)P - m * m;
+		double a = gam[c] / sqrt((v > 0 ? v : 0) + nd->a.bn.eps), mean = sh[c] + m;
+		/* sum dy x = sum dy d + shift sum dy */
+		g += a * (s[3 * C + c] + sh[c] * s[2 * C + c]) + (bet[c] - mean * a) * s[2 * C + c];
 	}
-	chan_bwd_sums(x->val, dy, NULL, P, C, mean, invstd, sdy, sdyx);
-	for (int64_t c = 0; c < C; c++)
-		g += gam[c] * sdyx[c] + bet[c] * sdy[c];
-	free(m);
-	free(mean);
+	free(s);
 	*gate = g;
 	return 0;
 }
