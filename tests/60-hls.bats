@@ -188,6 +188,30 @@ csim100() { # GRAPH PROJECT
 	[ -z "$(ls -d big* full_p* 2>/dev/null)" ]
 }
 
+@test "SIGTERM or SIGINT during the C simulation: the temporary project and the compiler go, the signal's status" {
+	for sig in TERM INT; do
+		mkdir -p "sig$sig" && cd "sig$sig"
+		nash-hls --csim -o p ../tfc.nash >out.nash 2>err &
+		pid=$!
+		# wait until the build has started inside the temporary directory
+		for _ in $(seq 200); do
+			ls p.tmp.*/csim.log >/dev/null 2>&1 && break
+			sleep 0.05
+		done
+		ls -d p.tmp.* >/dev/null
+		tmp=$(ls -d p.tmp.*)
+		kill -"$sig" "$pid"
+		rc=0
+		wait "$pid" || rc=$?
+		[ "$rc" -eq $((128 + $(kill -l "$sig"))) ]
+		sleep 1   # a compiler still running would have written into it by now
+		[ -z "$(ls -d p p.tmp.* 2>/dev/null)" ]
+		# nothing runs in the removed directory any more
+		! ls -l /proc/[0-9]*/cwd 2>/dev/null | grep -q -- "$tmp"
+		cd ..
+	done
+}
+
 @test "bad input: truncated stream, missing file, missing data directory" {
 	head -c 300 tfc.nash >trunc.nash
 	run --separate-stderr nash-hls -o t trunc.nash

@@ -51,6 +51,24 @@ static struct {
  * die before that write succeeds, so an error leaves no project behind. */
 static char *pending;
 
+/* The project being written (a temporary name until installed). */
+static char *volatile work;
+
+/* SIGTERM, SIGINT or SIGHUP while a project is being written or simulated:
+ * the simulation's commands are stopped and the temporary directory goes,
+ * then the signal takes its default course.
+ * (Removing a tree is not async-signal-safe in general; the process is
+ * ending and holds no lock of its own here.) */
+static void on_fatal(int sig)
+{
+	char *w = work;
+	nash_hls_stop_csim();
+	if (w)
+		nash_hls_rmtree(w);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static void cleanup(void)
 {
 	if (pending) {
@@ -96,6 +114,8 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 	int rc = 0;
 	if (mkdir(tmp, 0755) < 0)
 		rc = nash_fail(e, "%s: cannot create the project: %s", dest, strerror(errno));
+	else
+		work = tmp;
 	nash_hls_info info;
 	memset(&info, 0, sizeof info);
 	nash_hls_csim cs;
@@ -115,11 +135,12 @@ static int each(nash_graph *g, void *ctx, nash_err *e)
 			note("graph %s: C simulation passed: %d frames bit-exact, %.2f s per frame (build %.1f s)", g->name,
 			     cs.images, cs.run_s / (cs.images ? cs.images : 1), cs.compile_s);
 	}
-	if (rc < 0) {
+	if (rc < 0)
 		nash_hls_rmtree(tmp);
-	} else if (nash_hls_install(tmp, dest, e) < 0) {
-		rc = -1;
-	} else {
+	else
+		rc = nash_hls_install(tmp, dest, e);
+	work = NULL;
+	if (rc == 0) {
 		pending = nash_strdup(dest);
 		nash_val *m = nash_meta(g, "hls");
 		nash_val_set(m, "project", nash_val_str(dest));
@@ -167,6 +188,13 @@ int main(int argc, char **argv)
 	int c;
 	tool_init("nash-hls", argc, argv);
 	signal(SIGXFSZ, SIG_IGN); /* a file size limit is a write error, not a kill */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_fatal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	while ((c = getopt_long(argc, argv, "o:n:d:s:t:qh", lo, NULL)) != -1) {
 		if (tool_std_option(c, help))
 			continue;

@@ -56,6 +56,10 @@ typedef struct nash_hls_csim {
 	double compile_s, run_s;
 } nash_hls_csim;
 int nash_hls_run_csim(const char *dir, int keep_log, nash_hls_csim *r, nash_err *e);
+/* Stop the command the C simulation is running (make, g++, the testbench;
+ * its whole process group) and wait for it; nothing when none runs.
+ * Async-signal-safe: for a tool's SIGTERM/SIGINT handler. */
+void nash_hls_stop_csim(void);
 
 /* Move the finished directory tmpdir to dest atomically (an existing dest
  * is replaced only after the new one is in place), or pack it into the

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,12 +74,27 @@ int nash_hls_inputs(const nash_graph *g, const char *data, int n, uint64_t seed,
 
 /* ------------------------------------------------------------ csim */
 
+/* The running command's process group (its own, so that a signal can
+ * stop make and the compilers it started), 0 when none. */
+static volatile pid_t csim_pg;
+
+void nash_hls_stop_csim(void)
+{
+	pid_t pg = csim_pg;
+	if (pg > 0) {
+		kill(-pg, SIGTERM);
+		while (waitpid(pg, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
 static int run_cmd(char *const argv[], const char *dir, const char *log)
 {
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		setpgid(0, 0);
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, 1);
@@ -93,10 +109,15 @@ static int run_cmd(char *const argv[], const char *dir, const char *log)
 		execvp(argv[0], argv);
 		_exit(127);
 	}
+	setpgid(pid, pid);   /* also here: whichever runs first */
+	csim_pg = pid;
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
+		if (errno != EINTR) {
+			csim_pg = 0;
 			return -1;
+		}
+	csim_pg = 0;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
