@@ -126,18 +126,27 @@ clean:
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
-# Fuzzing the record reader and graph validation with libFuzzer (clang).
-# FUZZ_SECONDS=600 make fuzz; crashes land in tests/fuzz/crashes/.
+# Fuzzing with libFuzzer (clang): FUZZ_TARGET=record (default) drives the
+# record reader and graph validation, FUZZ_TARGET=onnx the QONNX importer
+# (seeds: small models nash-onnx exports). FUZZ_SECONDS=600 make fuzz;
+# crashes land in tests/fuzz/crashes/.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGET ?= record
 FUZZ_B := build-fuzz
-fuzz: $(DEPS_OK)
+FUZZ_SRC_record := lib/core/*.c
+FUZZ_SRC_onnx := lib/core/*.c lib/onnx/*.c lib/quant/*.c lib/nn/qmath.c $(B)/gen/onnx.pb-c.c
+FUZZ_LIBS_onnx := -lprotobuf-c
+fuzz: $(DEPS_OK) $(B)/gen/onnx.pb-c.c $(TOOLS)
 	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
-	@mkdir -p $(FUZZ_B) tests/fuzz/crashes $(FUZZ_B)/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -D_GNU_SOURCE -std=c11 \
-		-o $(FUZZ_B)/fuzz_record tests/fuzz/fuzz_record.c lib/core/*.c -lmsgpackc -lm
-	@cp tests/fuzz/corpus/* $(FUZZ_B)/corpus/ 2>/dev/null || true
-	$(FUZZ_B)/fuzz_record -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-		-artifact_prefix=tests/fuzz/crashes/ $(FUZZ_B)/corpus
+	@[ -n "$(FUZZ_SRC_$(FUZZ_TARGET))" ] || { echo "FUZZ_TARGET is record or onnx"; exit 2; }
+	@mkdir -p $(FUZZ_B) tests/fuzz/crashes $(FUZZ_B)/corpus-$(FUZZ_TARGET)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -I$(B)/gen -D_GNU_SOURCE -DNASH_VERSION=\"fuzz\" -std=c11 \
+		-o $(FUZZ_B)/fuzz_$(FUZZ_TARGET) tests/fuzz/fuzz_$(FUZZ_TARGET).c $(FUZZ_SRC_$(FUZZ_TARGET)) \
+		$(FUZZ_LIBS_$(FUZZ_TARGET)) -lmsgpackc -lm
+	@if [ $(FUZZ_TARGET) = onnx ]; then PATH=$(abspath $(B))/bin:$$PATH sh tests/fuzz/make-onnx-seeds.sh $(FUZZ_B)/corpus-onnx; \
+	else cp tests/fuzz/corpus/* $(FUZZ_B)/corpus-record/ 2>/dev/null || true; fi
+	$(FUZZ_B)/fuzz_$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) -max_len=262144 -timeout=10 -rss_limit_mb=4096 \
+		-artifact_prefix=tests/fuzz/crashes/$(FUZZ_TARGET)- $(FUZZ_B)/corpus-$(FUZZ_TARGET)
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 check-asan:
