@@ -1172,10 +1172,10 @@ static int plain_thr(const struct hwx_lanes *L, int i)
 
 /* Fold element-wise steps into their producers' chains (see chain):
  * an MVAU whose only reader is an AddStreams runs at the add's place with
- * the add in its chain; a Thresholding that is an add's operand's only
- * producer and reader is applied by the add; a Thresholding that is an
- * add's only reader is the add's last act. Each moves work later, never
- * earlier than its inputs. */
+ * the add in its chain (once: a chain holds one add); a Thresholding that
+ * is an add's operand's only producer and reader is applied by the add; a
+ * Thresholding that is an add's only reader is the add's last act. Each
+ * moves work later, never earlier than its inputs. */
 static void fuse(const nash_hwnet *h, struct hwx_lanes *L)
 {
 	int ns = h->nslots, outb = hwx_base_slot(h, h->out_slot);
@@ -1200,10 +1200,11 @@ static void fuse(const nash_hwnet *h, struct hwx_lanes *L)
 		int a = ch.src, b = ch.other;
 		for (int k = 0; k < 2; k++) {
 			int q = k ? b : a, i = prod[q];
-			/* only MVAUs of whole 16-channel groups: with 4 channels the
-			   moved MVAU's sums reached the add wrong (a width-4 NASH net
-			   agreed on 75 % of images, tests/50-stream.bats) */
-			if (i < 0 || L->st[i].k != LK_MVAU || readers[q] != 1 || q == outb || L->s[q].ch % 16)
+			/* not an MVAU already moved into an earlier add (step i is that
+			   add's, q its output): a chain holds one add, and taking it
+			   over would put this add in place of that one, whose operand,
+			   thresholds and check would be lost (add -> add in a NASH cell) */
+			if (i < 0 || L->st[i].k != LK_MVAU || L->st[i].ch.add || readers[q] != 1 || q == outb)
 				continue;
 			lstep mv = L->st[i];
 			memset(&L->st[i], 0, sizeof L->st[i]);

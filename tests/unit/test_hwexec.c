@@ -683,6 +683,58 @@ static nash_graph *wide_net(nash_rng *r)
 	return gb_done(&b);
 }
 
+/* An AddStreams with declared input datatypes idt0 and idt1. */
+static void chain_add(hwb *b, const char *name, const char *x, const char *idt0, const char *y, const char *idt1,
+                      const char *odt)
+{
+	const char *in[] = {x, y, NULL}, *out[] = {hwb_out(name), NULL};
+	nash_node *n = nash_node_add(b->g, "AddStreams", name, in, out);
+	nash_attr_set_int(n, "NumChannels", b->c);
+	nash_attr_set_ints(n, "numInputVectors", 2, (int64_t[]){b->h, b->w});
+	nash_val *dl = nash_val_arr();
+	nash_val_push(dl, nash_val_str(idt0));
+	nash_val_push(dl, nash_val_str(idt1));
+	nash_val_set(n->attr, "inputDataTypes", dl);
+	nash_attr_set_str(n, "outputDataType", odt);
+	hwb_set(b, out[0], b->h, b->w, b->c, odt);
+}
+
+/* Two adds in a row, as a NASH cell lowers (layer1.1.add feeding
+ * cell0.n3.add2): a c-channel 3x3 conv with INT8 thresholds into add1
+ * with a requantized shortcut (operand order swapped by swap), add1 into
+ * add2 with another requantized copy, then an activation. The batch
+ * engine moves the conv into add1's chain; add2 then reads add1's output. */
+static nash_graph *add_chain_net(int64_t c, int swap)
+{
+	hwb b;
+	char gname[64], x0[160], x1[160], x2[160], x3[160], conv[160], q1[160], a1[160];
+	snprintf(gname, sizeof gname, "add-chain-c%lld%s", (long long)c, swap ? "-swapped" : "");
+	hwb_init(&b, gname, 5, 6, 3, "UINT4", 40 + (uint64_t)c);
+	hwb_swg(&b, "stem_swg", 3, 1, 1);
+	hwb_mvau(&b, "stem", c, "INT2", "UINT2", 3, 0);
+	int64_t h = b.h, w = b.w;
+	hwb_dup(&b, "dup0", x0, x1);
+	hwb_set(&b, x1, h, w, c, "UINT2");
+	hwb_dup(&b, "dup1", x2, x3);
+	hwb_set(&b, x0, h, w, c, "UINT2");
+	hwb_swg(&b, "conv_swg", 3, 1, 1);
+	hwb_mvau(&b, "conv", c, "INT2", "INT8", 255, -128);
+	strcpy(conv, b.cur);
+	hwb_set(&b, x2, h, w, c, "UINT2");
+	hwb_thresh(&b, "qb1", 63, "UINT6", 0);
+	strcpy(q1, b.cur);
+	if (swap)
+		chain_add(&b, "add1", q1, "UINT6", conv, "INT8", "INT9");
+	else
+		chain_add(&b, "add1", conv, "INT8", q1, "UINT6", "INT9");
+	strcpy(a1, b.cur);
+	hwb_set(&b, x3, h, w, c, "UINT2");
+	hwb_thresh(&b, "qb2", 63, "INT6", -32);
+	chain_add(&b, "add2", a1, "INT9", b.cur, "INT6", "INT10");
+	hwb_thresh(&b, "act", 15, "UINT4", 0);
+	return hwb_done(&b);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -779,6 +831,67 @@ int main(int argc, char **argv)
 		free(x);
 		nash_hwnet_free(ref);
 		nash_graph_free(g);
+	}
+	/* an MVAU moved into an add whose output feeds a second add (which
+	 * once took the MVAU and its add's chain over, losing the first add):
+	 * whole quads, a partial quad, a whole and a partial 16-channel group,
+	 * the MVAU either operand; vnni16 against the scalar engine at add1,
+	 * add2 and the activation, 17 images on two threads */
+	for (int v = 0; v < 8; v++) {
+		static const int64_t chans[4] = {4, 6, 16, 20};
+		nash_graph *full = add_chain_net(chans[v / 2], v % 2);
+		const nash_io *in = &full->inputs[0];
+		int64_t isz = in->shape[0] * in->shape[1] * in->shape[2];
+		int32_t *x = malloc((size_t)(17 * isz) * 4);
+		for (int64_t i = 0; i < 17 * isz; i++)
+			x[i] = (int32_t)rval(&r, in->datatype);
+		const char *cuts[3] = {"add1_out", "add2_out", "act_out"};
+		int same = 1, varies = 1, skip = 0;
+		why[0] = 0;
+		for (int q = 0; q < 3 && same && !skip; q++) {
+			nash_graph *c = cut(full, cuts[q]);
+			nash_err e = {{0}}, eh = {{0}};
+			setenv("NASH_HWEXEC_ISA", "vnni16", 1);
+			nash_hwnet *h = nash_hwnet_new(c, 17, 2, &eh);
+			setenv("NASH_HWEXEC_ISA", "scalar", 1);
+			nash_hwnet *ref = nash_hwnet_new(c, 17, 1, &e);
+			unsetenv("NASH_HWEXEC_ISA");
+			skip = !h && strstr(eh.msg, "NASH_HWEXEC_ISA"); /* the CPU lacks it */
+			if (h && strcmp(nash_hwnet_kernel(h), "vnni16")) {
+				snprintf(why, sizeof why, "at %s: the batch engine did not take the graph", cuts[q]);
+				same = 0;
+			} else if (h && ref) {
+				int k = 0;
+				if (nash_hwnet_run_hwc(ref, x, 17, &e) < 0 || nash_hwnet_run_hwc(h, x, 17, &e) < 0) {
+					snprintf(why, sizeof why, "at %s: run: %s", cuts[q], e.msg);
+					same = 0;
+					k = 0;
+				} else
+					nash_hwnet_output(ref, &k, NULL);
+				const int64_t *a = nash_hwnet_output(ref, NULL, NULL), *b = nash_hwnet_output(h, NULL, NULL);
+				int64_t lo = INT64_MAX, hi = INT64_MIN;
+				for (int64_t i = 0; i < 17 * (int64_t)k; i++) {
+					if (same && a[i] != b[i]) {
+						snprintf(why, sizeof why, "at %s, image %lld value %lld: %lld, scalar %lld", cuts[q],
+						         (long long)(i / k), (long long)(i % k), (long long)b[i], (long long)a[i]);
+						same = 0;
+					}
+					lo = a[i] < lo ? a[i] : lo, hi = a[i] > hi ? a[i] : hi;
+				}
+				varies &= hi > lo;
+			} else if (!skip)
+				same = 0, snprintf(why, sizeof why, "compile: %s", h ? e.msg : eh.msg);
+			nash_hwnet_free(h);
+			nash_hwnet_free(ref);
+			nash_graph_free(c);
+		}
+		if (skip)
+			CHECK(1, "%s: the vnni16 engine equals the scalar one # SKIP no AVX-512 VNNI", full->name);
+		else
+			CHECK(same && varies, "%s: the vnni16 engine equals the scalar one at add1, add2 and the activation%s %s",
+			      full->name, same && !varies ? " (an output that does not vary)" : "", why);
+		free(x);
+		nash_graph_free(full);
 	}
 	g = hwfix_resnet18(0, 16);
 	{
