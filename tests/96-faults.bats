@@ -144,6 +144,22 @@ one_line() { # TOOL: err.txt holds one line "TOOL: ..."
 	[ -z "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'nash-pareto.*' -newer afile 2>/dev/null)" ]
 }
 
+@test "out of memory (a 1 GB address-space cap): exit 1, one line naming the tool, never an abort" {
+	# AddressSanitizer's shadow memory cannot live under such a cap
+	[ -z "${ASAN_OPTIONS:-}" ] || skip "under AddressSanitizer"
+	nash-gen resnet18 -i 1x28x28 -w 16 >r18.nash
+	nash-gen resnet18 -i 1x28x28 -w 64 >r18w64.nash
+	local -a cmds=(
+		"nash-train --data fashion-mnist --limit 256 --batch 4096 --epochs 1 -q r18.nash"
+		"nash-eval --data fashion-mnist --limit 4096 --batch 4096 -q r18w64.nash"
+	)
+	for c in "${cmds[@]}"; do
+		run --separate-stderr bash -c "ulimit -v 1000000; exec $c >/dev/null"
+		assert_error_line "${c%% *}" 1
+		[[ "$stderr" == *"out of memory"* ]]
+	done
+}
+
 @test "a closed pipe: every tool ends quietly (exit 0 or SIGPIPE), no partial file" {
 	local fails="" cmd st
 	while IFS= read -r cmd; do

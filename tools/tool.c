@@ -39,6 +39,7 @@ void tool_init(const char *name, int argc, char **argv)
 	tool_argv = argv;
 	opterr = 0;  /* tool_std_option names a bad option in our one line */
 	tool_name = name;
+	nash_set_program(name);
 	on_exit(flush_stdout, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	nash_pipe_widen(1);

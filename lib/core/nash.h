@@ -30,8 +30,12 @@ int nash_fail(nash_err *e, const char *fmt, ...)
 void nash_err_prefix(nash_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Allocation that never returns NULL for n > 0: on failure it aborts the
- * process (out of memory is not a data error). Aligned to 64 bytes. */
+/* Allocation that never returns NULL for n > 0: on failure the process
+ * ends at once with one line, "PROGRAM: out of memory: ...", and status 1
+ * (no exit handlers run: other threads may be mid-step; files are written
+ * under temporary names, so none is left half-written). Aligned to 64
+ * bytes. nash_set_program names PROGRAM (default "nash"). */
+void nash_set_program(const char *name);
 void *nash_alloc(size_t n);      /* zeroed */
 void *nash_realloc(void *p, size_t n);
 char *nash_strdup(const char *s);

@@ -40,12 +40,21 @@ void nash_err_prefix(nash_err *e, const char *fmt, ...)
 	snprintf(e->msg, sizeof e->msg, "%s%s", pre, old);
 }
 
+static const char *program = "nash";
+
+void nash_set_program(const char *name)
+{
+	program = name && *name ? name : "nash";
+}
+
 static void oom(size_t n)
 {
-	char buf[96];
-	int len = snprintf(buf, sizeof buf, "nash: out of memory (%zu bytes)\n", n);
-	if (write(2, buf, (size_t)len) < 0) { /* nothing more to do */ }
-	abort();
+	char buf[256];
+	int len = snprintf(buf, sizeof buf,
+	                   "%s: out of memory: %zu bytes more were not available (a smaller batch, width or image may fit)\n",
+	                   program, n);
+	if (write(2, buf, (size_t)(len < (int)sizeof buf ? len : (int)sizeof buf - 1)) < 0) { /* nothing more to do */ }
+	_exit(1);
 }
 
 void *nash_alloc(size_t n)
