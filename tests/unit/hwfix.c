@@ -241,7 +241,9 @@ static void hwb_dup(hwb *b, const char *name, char *a, char *c)
 	nash_attr_set_str(n, "dataType", b->dt);
 }
 
-static void hwb_add(hwb *b, const char *name, const char *x, const char *y, const char *idt, const char *odt)
+/* An AddStreams of x (datatype idt0) and y (idt1). */
+static void hwb_add2(hwb *b, const char *name, const char *x, const char *idt0, const char *y, const char *idt1,
+                     const char *odt)
 {
 	const char *in[] = { x, y, NULL }, *out[] = { hwb_out(name), NULL };
 	nash_node *n = nash_node_add(b->g, "AddStreams", name, in, out);
@@ -249,11 +251,16 @@ static void hwb_add(hwb *b, const char *name, const char *x, const char *y, cons
 	nash_attr_set_int(n, "PE", 1);
 	nash_attr_set_ints(n, "numInputVectors", 2, (int64_t[]){ b->h, b->w });
 	nash_val *dts = nash_val_arr();
-	nash_val_push(dts, nash_val_str(idt));
-	nash_val_push(dts, nash_val_str(idt));
+	nash_val_push(dts, nash_val_str(idt0));
+	nash_val_push(dts, nash_val_str(idt1));
 	nash_val_set(n->attr, "inputDataTypes", dts);
 	nash_attr_set_str(n, "outputDataType", odt);
 	hwb_set(b, out[0], b->h, b->w, b->c, odt);
+}
+
+static void hwb_add(hwb *b, const char *name, const char *x, const char *y, const char *idt, const char *odt)
+{
+	hwb_add2(b, name, x, idt, y, idt, odt);
 }
 
 static nash_graph *hwb_done(hwb *b)

@@ -683,22 +683,6 @@ static nash_graph *wide_net(nash_rng *r)
 	return gb_done(&b);
 }
 
-/* An AddStreams with declared input datatypes idt0 and idt1. */
-static void chain_add(hwb *b, const char *name, const char *x, const char *idt0, const char *y, const char *idt1,
-                      const char *odt)
-{
-	const char *in[] = {x, y, NULL}, *out[] = {hwb_out(name), NULL};
-	nash_node *n = nash_node_add(b->g, "AddStreams", name, in, out);
-	nash_attr_set_int(n, "NumChannels", b->c);
-	nash_attr_set_ints(n, "numInputVectors", 2, (int64_t[]){b->h, b->w});
-	nash_val *dl = nash_val_arr();
-	nash_val_push(dl, nash_val_str(idt0));
-	nash_val_push(dl, nash_val_str(idt1));
-	nash_val_set(n->attr, "inputDataTypes", dl);
-	nash_attr_set_str(n, "outputDataType", odt);
-	hwb_set(b, out[0], b->h, b->w, b->c, odt);
-}
-
 /* Two adds in a row, as a NASH cell lowers (layer1.1.add feeding
  * cell0.n3.add2): a c-channel 3x3 conv with INT8 thresholds into add1
  * with a requantized shortcut (operand order swapped by swap), add1 into
@@ -724,13 +708,13 @@ static nash_graph *add_chain_net(int64_t c, int swap)
 	hwb_thresh(&b, "qb1", 63, "UINT6", 0);
 	strcpy(q1, b.cur);
 	if (swap)
-		chain_add(&b, "add1", q1, "UINT6", conv, "INT8", "INT9");
+		hwb_add2(&b, "add1", q1, "UINT6", conv, "INT8", "INT9");
 	else
-		chain_add(&b, "add1", conv, "INT8", q1, "UINT6", "INT9");
+		hwb_add2(&b, "add1", conv, "INT8", q1, "UINT6", "INT9");
 	strcpy(a1, b.cur);
 	hwb_set(&b, x3, h, w, c, "UINT2");
 	hwb_thresh(&b, "qb2", 63, "INT6", -32);
-	chain_add(&b, "add2", a1, "INT9", b.cur, "INT6", "INT10");
+	hwb_add2(&b, "add2", a1, "INT9", b.cur, "INT6", "INT10");
 	hwb_thresh(&b, "act", 15, "UINT4", 0);
 	return hwb_done(&b);
 }
