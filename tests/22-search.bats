@@ -145,6 +145,20 @@ h = json.load(sys.stdin)
 assert h[0]["val_loss"] > 0 and h[0]["derived_val_top1"] >= 0'
 }
 
+@test "--arch-precision: f32 where the CPU lacks bfloat16 (auto), a warning when bf16 is asked there; f32 on request" {
+	# DNNL_MAX_CPU_ISA hides AVX512-BF16 from oneDNN, as on an older CPU
+	DNNL_MAX_CPU_ISA=AVX2 nash-train $S -q --epochs 1 --keep-supernet v2.nash >a.nash 2>a.err
+	[ "$(meta a.nash search.arch.precision)" = '"f32"' ]
+	[ ! -s a.err ]
+	DNNL_MAX_CPU_ISA=AVX2 nash-train $S --epochs 1 --keep-supernet --arch-precision bf16 v2.nash >b.nash 2>b.err
+	grep -q "^nash-train: warning: --arch-precision bf16: this CPU has no bfloat16 dot products" b.err
+	nash-train $S -q --epochs 1 --keep-supernet --arch-precision f32 v2.nash >c.nash
+	[ "$(meta c.nash search.arch.precision)" = '"f32"' ]
+	run --separate-stderr nash-train $S --arch-precision f16 v2.nash
+	assert_error_line nash-train 2
+	[[ "$stderr" == *"--arch-precision: 'f16' is not auto, bf16 or f32"* ]]
+}
+
 @test "one thread and one seed repeat a search exactly" {
 	nash-train $S --epochs 1 --keep-supernet -s 4 -q v2.nash >a.nash
 	nash-train $S --epochs 1 --keep-supernet -s 4 -q v2.nash >b.nash

@@ -636,6 +636,8 @@ static int search_main(int argc, char **argv, nash_train_opts *t, int lr_set, do
 		die_usage("--derive-only runs no search to resume");
 	if (kind != NASH_OPT_SGD)
 		warn("--optimizer is ignored with --search (weights: SGD, alpha: Adam)");
+	if (o->arch_prec == NASH_ARCH_BF16 && !nash_bf16_native())
+		warn("--arch-precision bf16: this CPU has no bfloat16 dot products; oneDNN emulates them, slower than f32");
 	o->epochs = t->epochs;          /* -1: per architecture, see search_one */
 	if (t->batch > 0)
 		o->batch = t->batch;
