@@ -111,23 +111,29 @@ static inline int hwx_base_slot(const nash_hwnet *h, int i)
 	return i;
 }
 
+/* #{i : T[i] <= v} for sorted T of n values (the first index with
+ * T[i] > v). */
+static inline int64_t hwx_count_le(const int64_t *T, int64_t n, int64_t v)
+{
+	int64_t lo = 0, hi = n;
+	while (lo < hi) {
+		int64_t mid = (lo + hi) / 2;
+		if (v >= T[mid])
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static inline int64_t hwx_thr_count(const thr *th, int64_t c, int64_t v)
 {
 	const int64_t *r = th->t + (th->rows == 1 ? 0 : c) * th->steps;
+	if (th->sorted)
+		return hwx_count_le(r, th->steps, v);
 	int64_t n = 0;
-	if (th->sorted) {
-		int64_t lo = 0, hi = th->steps; /* first index with r[i] > v */
-		while (lo < hi) {
-			int64_t mid = (lo + hi) / 2;
-			if (v >= r[mid])
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		n = lo;
-	} else
-		for (int64_t s = 0; s < th->steps; s++)
-			n += v >= r[s];
+	for (int64_t s = 0; s < th->steps; s++)
+		n += v >= r[s];
 	return n;
 }
 

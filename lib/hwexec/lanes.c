@@ -310,20 +310,6 @@ static int form_fit(const int64_t *T, int64_t steps, int64_t a, int64_t b, int32
 	return rc;
 }
 
-/* n(v) = #{T[i] <= v}, T sorted */
-static int64_t count_le(const int64_t *T, int64_t steps, int64_t v)
-{
-	int64_t lo = 0, hi = steps;
-	while (lo < hi) {
-		int64_t mid = (lo + hi) / 2;
-		if (v >= T[mid])
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static int32_t form_eval(const frow *f, int32_t v)
 {
 	int32_t y = (int32_t)((uint32_t)f->m * (uint32_t)v + (uint32_t)f->b) >> f->s;
@@ -355,7 +341,7 @@ static int form_robust(const int64_t *T, int64_t steps, int64_t a, int64_t b, fr
 	amax = (b < 0 ? -b : b) > amax ? (b < 0 ? -b : b) : amax;
 	if (amax < 1)
 		amax = 1;
-	int64_t nlo = count_le(T, steps, a), nhi = count_le(T, steps, b);
+	int64_t nlo = hwx_count_le(T, steps, a), nhi = hwx_count_le(T, steps, b);
 	frow best = {0};
 	int have = 0;
 	for (int S = 30, tries = 0; S >= 0 && tries < 3; S--) {
@@ -418,7 +404,7 @@ static int form_row(const int64_t *T, int64_t steps, int64_t a, int64_t b, frow 
 	if (first == INT64_MAX || a < -(1 << 24) || b > (1 << 24))
 		return -1;
 	f->ga = (int32_t)first, f->gb = (int32_t)last;
-	f->n0 = (int32_t)count_le(T, steps, a), f->n1 = (int32_t)count_le(T, steps, b);
+	f->n0 = (int32_t)hwx_count_le(T, steps, a), f->n1 = (int32_t)hwx_count_le(T, steps, b);
 	if (first == last) { /* one step: the compares are all */
 		f->m = f->b = f->s = 0, f->lo = f->hi = f->n0;
 		return 1;
@@ -1322,11 +1308,12 @@ struct hwx_lanes *hwx_lanes_new(const nash_hwnet *h, const nash_graph *g, nash_e
 		lanes_free(L);
 		return NULL;
 	}
-	if (!getenv("NASH_HWEXEC_NOFUSE"))
+	int nofuse = getenv("NASH_HWEXEC_NOFUSE") != NULL;   /* a debugging and test aid */
+	if (!nofuse)
 		fuse(h, L);
 	for (int i = 0; i < h->nsteps; i++)
 		if (L->st[i].k == LK_MVAU || L->st[i].k == LK_EW)
-			L->st[i].ch.fn = getenv("NASH_HWEXEC_NOFUSE") ? chain_any : chain_pick(&L->st[i].ch);
+			L->st[i].ch.fn = nofuse ? chain_any : chain_pick(&L->st[i].ch);
 	/* lifetimes: the input is written before the first step, the output
 	 * read after the last */
 	int in = hwx_base_slot(h, h->in_slot), out = hwx_base_slot(h, h->out_slot);

@@ -564,40 +564,30 @@ HOT static void pool_bwd(const nn_pool *p, const float *x, const float *y, const
 				const float *yp = y + o, *gp = dy + o;
 				if (max)
 					memset(found, 0, (size_t)C * sizeof *found);
-				int64_t cnt = 0;
-				for (int pass = 0; pass < 2; pass++) {
-					if (pass == 1 && max)
-						break;
-					float inv = pass == 1 && cnt ? 1.0f / (float)cnt : 0;
-					for (int64_t kh = 0; kh < p->kh; kh++) {
-						int64_t ih = oh * p->sh - p->pt + kh * p->dh;
-						for (int64_t kw = 0; kw < p->kw; kw++) {
-							int64_t iw = ow * p->sw - p->pl + kw * p->dw;
-							if (ih < 0 || ih >= p->h || iw < 0 || iw >= p->w) {
-								if (pass == 0 && ih >= -p->pt && ih < p->h + p->pb && iw >= -p->pl &&
-								    iw < p->w + p->pr)
-									cnt += p->include_pad;
-								continue;
+				/* the taps inside the image; average: the same count as the
+				 * forward's (pool_taps) */
+				int64_t kh0, kh1, hpad, kw0, kw1, wpad;
+				pool_taps(oh, p->sh, p->pt, p->pb, p->dh, p->kh, p->h, &kh0, &kh1, &hpad);
+				pool_taps(ow, p->sw, p->pl, p->pr, p->dw, p->kw, p->w, &kw0, &kw1, &wpad);
+				int64_t valid = (kh1 - kh0) * (kw1 - kw0), cnt = valid + p->include_pad * (hpad * wpad - valid);
+				float inv = cnt ? 1.0f / (float)cnt : 0;
+				for (int64_t kh = kh0; kh < kh1; kh++) {
+					int64_t ih = oh * p->sh - p->pt + kh * p->dh;
+					for (int64_t kw = kw0; kw < kw1; kw++) {
+						int64_t iw = ow * p->sw - p->pl + kw * p->dw, off = (ih * p->w + iw) * C;
+						float *dp = dxb + off;
+						if (max) {
+							const float *xp = x + b * p->h * p->w * C + off;
+							#pragma omp simd
+							for (int64_t c = 0; c < C; c++) {
+								float hit = found[c] == 0 && xp[c] == yp[c] ? 1.0f : 0.0f;
+								dp[c] += hit * gp[c];
+								found[c] += hit;
 							}
-							int64_t off = (ih * p->w + iw) * C;
-							if (pass == 0) {
-								cnt++;
-								if (max) {
-									const float *xp = x + b * p->h * p->w * C + off;
-									float *dp = dxb + off;
-									#pragma omp simd
-									for (int64_t c = 0; c < C; c++) {
-										float hit = found[c] == 0 && xp[c] == yp[c] ? 1.0f : 0.0f;
-										dp[c] += hit * gp[c];
-										found[c] += hit;
-									}
-								}
-							} else {
-								float *dp = dxb + off;
-								#pragma omp simd
-								for (int64_t c = 0; c < C; c++)
-									dp[c] += gp[c] * inv;
-							}
+						} else {
+							#pragma omp simd
+							for (int64_t c = 0; c < C; c++)
+								dp[c] += gp[c] * inv;
 						}
 					}
 				}

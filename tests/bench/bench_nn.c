@@ -56,11 +56,11 @@ typedef struct {
 	int lab[BATCH];
 } trainer;
 
-static nash_graph *build(int width, int version, int search, int fq)
+static nash_graph *build(int width, int fq)
 {
 	nash_err e;
 	nash_model_opts mo = {.arch = "resnet18", .in_c = 1, .in_h = 28, .in_w = 28, .width = width,
-	                      .version = version, .search = search, .seed = 1};
+	                      .seed = 1};
 	nash_graph *g = nash_model_build(&mo, &e);
 	if (!g)
 		die("build", &e);
@@ -99,24 +99,22 @@ static void trainer_free(trainer *t)
 	nash_net_free(t->net);
 }
 
-/* One step: forward, loss, backward (what), SGD with momentum on the
- * trained parameters of that kind. */
-static void step(trainer *t, int what, nash_rng *rng)
+/* One step: forward, loss, backward, SGD with momentum on the trained
+ * parameters. */
+static void step(trainer *t)
 {
 	nash_err e;
-	if (rng)
-		nash_net_sample(t->net, rng);
 	if (nash_net_forward(t->net, t->x, BATCH, &e) < 0)
 		die("forward", &e);
 	double l = nash_net_loss(t->net, t->lab, 0.1, NULL, NULL);
 	if (!isfinite(l))
 		die("loss is not finite", NULL);
 	nash_net_zero_grad(t->net);
-	if (nash_net_backward(t->net, what, &e) < 0)
+	if (nash_net_backward(t->net, NASH_GRAD_WEIGHTS, &e) < 0)
 		die("backward", &e);
 	for (int i = 0; i < nash_net_nparams(t->net); i++) {
 		nash_param *p = nash_net_param(t->net, i);
-		if (!p->g || (p->kind == NASH_P_ALPHA) != (what == NASH_GRAD_ALPHA))
+		if (!p->g)
 			continue;
 		float *m = t->mom[i];
 		for (int64_t k = 0; k < p->n; k++) {
@@ -132,8 +130,6 @@ static void step(trainer *t, int what, nash_rng *rng)
  * (the least disturbed); ratios are medians of per-round ratios. */
 typedef struct {
 	trainer *t;
-	int what;
-	nash_rng *rng;
 	double best, times[256];
 	int n;
 } job;
@@ -163,15 +159,15 @@ static void run_jobs(job *j, int nj)
 	for (int k = 0; k < nj; k++) {
 		j[k].best = 1e30;
 		j[k].n = 0;
-		step(j[k].t, j[k].what, j[k].rng); /* warm-up */
-		step(j[k].t, j[k].what, j[k].rng);
+		step(j[k].t); /* warm-up */
+		step(j[k].t);
 	}
 	double t0 = nash_now();
 	do {
 		gemm_once();
 		for (int k = 0; k < nj; k++) {
 			double a = nash_now();
-			step(j[k].t, j[k].what, j[k].rng);
+			step(j[k].t);
 			double dt = nash_now() - a;
 			j[k].best = dt < j[k].best ? dt : j[k].best;
 			if (j[k].n < 256)
@@ -276,7 +272,7 @@ int main(int argc, char **argv)
 		char kf[8], kq[8];
 		snprintf(kf, sizeof kf, "%d", w);
 		snprintf(kq, sizeof kq, "q%d", w);
-		nash_graph *g[2] = {want(kf) ? build(w, 0, 0, 0) : NULL, want(kq) ? build(w, 0, 0, 1) : NULL};
+		nash_graph *g[2] = {want(kf) ? build(w, 0) : NULL, want(kq) ? build(w, 1) : NULL};
 		trainer t[2];
 		job j[2];
 		int nj = 0, idx[2] = {-1, -1};
@@ -285,9 +281,9 @@ int main(int argc, char **argv)
 			if (!g[q])
 				continue;
 			trainer_init(&t[q], g[q]);
-			step(&t[q], NASH_GRAD_WEIGHTS, NULL);
+			step(&t[q]);
 			rss[q] = maxrss_mb(); /* for the first net built: its own training peak */
-			j[nj] = (job){.t = &t[q], .what = NASH_GRAD_WEIGHTS};
+			j[nj] = (job){.t = &t[q]};
 			idx[q] = nj++;
 		}
 		if (!nj)
